@@ -1,0 +1,357 @@
+"""Typed, layered configuration: YAML files, later ones overriding earlier, then --set.
+
+``load_config(["conf/base.yaml", "conf/local.yaml"], ["evaluation.k=[5,10]"])`` merges
+the files in order (mappings merge key by key; any other value replaces), applies the
+``--set`` overrides (values parsed as YAML, so ``5``, ``0.5``, ``[5,10]`` and ``true`` get
+their types), then builds the typed ``Config`` below. Every problem raises
+``ConfigError`` naming the key and what is wrong with it.
+
+When a dataset is named and ``conf/datasets/<name>.yaml`` exists next to the base file,
+it is layered after the files given (but before ``--set``), so
+``--set dataset.name=movielens-100k`` picks up that dataset's defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+
+def _find_conf_dir() -> Path:
+    """``socialrec/conf`` inside an installed wheel, else the repository's ``conf/``."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "conf", here.parents[1] / "conf"):
+        if (candidate / "base.yaml").exists():
+            return candidate
+    return here.parents[1] / "conf"
+
+
+CONF_DIR = _find_conf_dir()
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown, or invalid; the message names the key."""
+
+
+# --------------------------------------------------------------------------- schema
+
+
+@dataclass
+class SparkConfig:
+    master: str | None = "local[*]"
+    app_name: str = "socialrec"
+    driver_memory: str = "4g"
+    shuffle_partitions: int = 8
+    ui: bool = False
+    progress: bool = True
+    log_level: str = "WARN"
+    conf: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class JarsConfig:
+    # local: jars resolved once by `socialrec setup` into cache_dir and passed as
+    # spark.jars (no repository is contacted at run time); packages: coordinates passed
+    # as spark.jars.packages (clusters that reach a repository); none: the platform
+    # provides them (Databricks, or jars baked into the cluster image).
+    mode: str = "local"
+    cache_dir: str | None = None
+    delta: str = "io.delta:delta-spark_4.1_2.13:4.4.0"
+    spark_nlp: str = "com.johnsnowlabs.nlp:spark-nlp_2.13:7.0.0"
+    # auto: load Spark NLP when its jar is in the cache; true: require it; false: never.
+    use_spark_nlp: str = "auto"
+
+
+@dataclass
+class StorageConfig:
+    root: str = "./warehouse"
+    # "catalog.schema" where a metastore is configured; tables are then
+    # <catalog>.<schema>.<table> instead of paths under root.
+    catalog: str | None = None
+
+
+@dataclass
+class SyntheticConfig:
+    users: int = 2000
+    posts: int = 6000
+    topics: int = 12
+    follows_mean: float = 12.0
+    interactions_per_user_mean: float = 40.0
+    homophily: float = 0.8
+    social_share: float = 0.2
+    popularity_skew: float = 2.5
+    corrupt_rate: float = 0.001
+    days: int = 90
+    end: str = "2026-10-01T00:00:00"
+    partitions: int = 8
+
+
+@dataclass
+class DatasetConfig:
+    name: str = "synthetic"
+    path: str | None = None
+    seed: int = 7
+    event_weights: dict[str, float] = field(
+        default_factory=lambda: {"view": 1.0, "like": 2.0, "comment": 3.0, "share": 4.0}
+    )
+    edge_kinds: list[str] = field(default_factory=lambda: ["follow", "friend", "trust", "replied_to"])
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+
+
+@dataclass
+class EvaluationConfig:
+    protocol: str = "stratified"
+    ratio: float = 0.75
+    seed: int = 42
+    k: list[int] = field(default_factory=lambda: [10])
+    models: list[str] = field(default_factory=lambda: ["popularity"])
+    metrics: list[str] = field(
+        default_factory=lambda: ["precision", "recall", "ndcg", "map", "mrr", "hit_rate"]
+    )
+
+
+@dataclass
+class RecommendConfig:
+    k: int = 10
+
+
+@dataclass
+class RunConfig:
+    id: str | None = None
+
+
+@dataclass
+class Config:
+    spark: SparkConfig = field(default_factory=SparkConfig)
+    jars: JarsConfig = field(default_factory=JarsConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    recommend: RecommendConfig = field(default_factory=RecommendConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+PROTOCOLS = ("random", "stratified", "chrono")
+METRIC_NAMES = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate")
+MODELS = ("popularity",)
+JAR_MODES = ("local", "packages", "none")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def default_conf_files(env: str = "local") -> list[Path]:
+    """The packaged base file plus one environment layer (local, cluster, gpu, databricks)."""
+    files = [CONF_DIR / "base.yaml"]
+    env_file = CONF_DIR / f"{env}.yaml"
+    if not env_file.exists():
+        known = sorted(p.stem for p in CONF_DIR.glob("*.yaml") if p.stem != "base")
+        raise ConfigError(f"environment {env!r}: no file {env_file}; known: {', '.join(known)}")
+    files.append(env_file)
+    return files
+
+
+def load_config(
+    files: list[str | os.PathLike] | None = None,
+    overrides: list[str] | None = None,
+    env: str = "local",
+) -> Config:
+    """Load and validate the configuration (see module docstring)."""
+    paths = [Path(p) for p in files] if files else default_conf_files(env)
+    raw: dict[str, Any] = {}
+    for path in paths:
+        raw = _deep_merge(raw, _read_yaml(path))
+    parsed_overrides = [_parse_override(o) for o in overrides or []]
+    # The dataset layer is chosen by the name as it stands after all overrides.
+    probe = _deep_merge(raw, {})
+    for key, value in parsed_overrides:
+        _set_path(probe, key, value)
+    name = (probe.get("dataset") or {}).get("name") or "synthetic"
+    ds_file = CONF_DIR / "datasets" / f"{name}.yaml"
+    if ds_file.exists() and ds_file not in paths:
+        raw = _deep_merge(raw, _read_yaml(ds_file))
+    for key, value in parsed_overrides:
+        _set_path(raw, key, value)
+    cfg = _build(Config, raw, "")
+    validate(cfg)
+    return cfg
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise ConfigError(f"config file {path}: not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path}: not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def _parse_override(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected key=value, e.g. evaluation.k=10")
+    key, _, value = text.partition("=")
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"--set {text!r}: empty key")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError:
+        parsed = value
+    return key, parsed
+
+
+def _set_path(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    node = raw
+    parts = dotted.split(".")
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {dotted}: {'.'.join(parts[: i + 1])} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    where = prefix or "<top level>"
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a section (mapping), got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        key = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
+        raise ConfigError(f"{key}: unknown key; allowed here: {', '.join(sorted(names))}")
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in raw:
+            continue
+        key = f"{prefix}.{f.name}" if prefix else f.name
+        kwargs[f.name] = _coerce(hints[f.name], raw[f.name], key)
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, key)
+    if origin is list:
+        (inner,) = args
+        if not isinstance(value, list):
+            value = [value]  # a single value where a list is expected: k: 10 -> [10]
+        return [_coerce(inner, v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        kt, vt = args
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return {_coerce(kt, k, key): _coerce(vt, v, f"{key}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if isinstance(value, (dict, list)) or value is None:
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return str(value)
+    raise ConfigError(f"{key}: unsupported type {tp}")  # pragma: no cover - schema bug
+
+
+def validate(cfg: Config) -> None:
+    """Check value ranges and choices; raise ConfigError naming the first bad key."""
+
+    def bad(key: str, why: str) -> None:
+        raise ConfigError(f"{key}: {why}")
+
+    ev = cfg.evaluation
+    if ev.protocol not in PROTOCOLS:
+        bad("evaluation.protocol", f"{ev.protocol!r} is not one of {', '.join(PROTOCOLS)}")
+    if not 0.0 < ev.ratio < 1.0:
+        bad("evaluation.ratio", f"must be between 0 and 1 (exclusive), got {ev.ratio}")
+    if not ev.k or any(k < 1 for k in ev.k):
+        bad("evaluation.k", f"must be one or more positive integers, got {ev.k}")
+    for m in ev.models:
+        if m not in MODELS:
+            bad("evaluation.models", f"unknown model {m!r}; known: {', '.join(MODELS)}")
+    for m in ev.metrics:
+        if m not in METRIC_NAMES:
+            bad("evaluation.metrics", f"unknown metric {m!r}; known: {', '.join(METRIC_NAMES)}")
+    if cfg.recommend.k < max(ev.k):
+        bad("recommend.k", f"must be at least the largest evaluation.k ({max(ev.k)}), got {cfg.recommend.k}")
+    if cfg.spark.shuffle_partitions < 1:
+        bad("spark.shuffle_partitions", "must be at least 1")
+    if cfg.jars.mode not in JAR_MODES:
+        bad("jars.mode", f"{cfg.jars.mode!r} is not one of {', '.join(JAR_MODES)}")
+    if cfg.jars.use_spark_nlp not in ("auto", "true", "false"):
+        bad("jars.use_spark_nlp", f"must be auto, true or false, got {cfg.jars.use_spark_nlp!r}")
+    if not cfg.dataset.name:
+        bad("dataset.name", "must not be empty")
+    if not cfg.dataset.event_weights:
+        bad("dataset.event_weights", "must name at least one event kind")
+    for ev_name, w in cfg.dataset.event_weights.items():
+        if w <= 0:
+            bad(f"dataset.event_weights.{ev_name}", f"must be positive, got {w}")
+    syn = cfg.dataset.synthetic
+    for name in ("users", "posts", "topics", "days", "partitions"):
+        if getattr(syn, name) < 1:
+            bad(f"dataset.synthetic.{name}", f"must be at least 1, got {getattr(syn, name)}")
+    if syn.users < 2:
+        bad("dataset.synthetic.users", "must be at least 2 (users follow each other)")
+    from socialrec.vocab import TOPICS
+
+    if syn.topics > len(TOPICS):
+        bad("dataset.synthetic.topics", f"at most {len(TOPICS)} topic vocabularies ship, got {syn.topics}")
+    for name in ("homophily", "social_share", "corrupt_rate"):
+        v = getattr(syn, name)
+        if not 0.0 <= v <= 1.0:
+            bad(f"dataset.synthetic.{name}", f"must be between 0 and 1, got {v}")
+    for name in ("follows_mean", "interactions_per_user_mean", "popularity_skew"):
+        if getattr(syn, name) <= 0:
+            bad(f"dataset.synthetic.{name}", f"must be positive, got {getattr(syn, name)}")
+    if cfg.run.id is not None and not all(ch.isalnum() or ch in "-_." for ch in cfg.run.id):
+        bad("run.id", f"only letters, digits, '-', '_' and '.' are allowed, got {cfg.run.id!r}")

@@ -1,0 +1,223 @@
+"""Schemas of every canonical table, declared once, with their merge keys.
+
+Readers apply these schemas, writers project to them (``conform``), and the Delta
+tables are created from them, so a column that is not declared here never reaches a
+table, and a NOT NULL column rejects a null at write time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import (
+    ArrayType,
+    DoubleType,
+    IntegerType,
+    LongType,
+    MapType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+from socialrec import columns as C
+
+
+def _f(name: str, dtype, nullable: bool = True) -> StructField:
+    return StructField(name, dtype, nullable)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A canonical table: its name, schema, merge keys and partition columns."""
+
+    name: str
+    schema: StructType
+    keys: tuple[str, ...]
+    partition_by: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> list[str]:
+        return [f.name for f in self.schema.fields]
+
+
+USERS = Table(
+    "users",
+    StructType(
+        [
+            _f(C.DATASET, StringType(), False),
+            _f(C.USER, StringType(), False),
+            _f("name", StringType()),
+            _f("profile_text", StringType()),
+            _f(C.CREATED_AT, TimestampType()),
+        ]
+    ),
+    keys=(C.DATASET, C.USER),
+    partition_by=(C.DATASET,),
+)
+
+ITEMS = Table(
+    "items",
+    StructType(
+        [
+            _f(C.DATASET, StringType(), False),
+            _f(C.ITEM, StringType(), False),
+            _f(C.AUTHOR, StringType()),
+            _f(C.TITLE, StringType()),
+            _f(C.TEXT, StringType()),
+            _f(C.TAGS, ArrayType(StringType())),
+            _f(C.KIND, StringType()),
+            _f(C.PARENT, StringType()),
+            _f(C.CREATED_AT, TimestampType()),
+            _f(C.CONTENT_HASH, StringType()),
+        ]
+    ),
+    keys=(C.DATASET, C.ITEM),
+    partition_by=(C.DATASET,),
+)
+
+INTERACTIONS = Table(
+    "interactions",
+    StructType(
+        [
+            _f(C.DATASET, StringType(), False),
+            _f(C.USER, StringType(), False),
+            _f(C.ITEM, StringType(), False),
+            _f(C.EVENT, StringType(), False),
+            _f(C.WEIGHT, DoubleType(), False),
+            _f(C.TS, TimestampType(), False),
+        ]
+    ),
+    keys=(C.DATASET, C.USER, C.ITEM, C.EVENT, C.TS),
+    partition_by=(C.DATASET,),
+)
+
+EDGES = Table(
+    "edges",
+    StructType(
+        [
+            _f(C.DATASET, StringType(), False),
+            _f(C.SRC, StringType(), False),
+            _f(C.DST, StringType(), False),
+            _f(C.KIND, StringType(), False),
+            _f(C.WEIGHT, DoubleType(), False),
+            _f(C.TS, TimestampType()),
+        ]
+    ),
+    keys=(C.DATASET, C.SRC, C.DST, C.KIND),
+    partition_by=(C.DATASET,),
+)
+
+REJECTS = Table(
+    "rejects",
+    StructType(
+        [
+            _f(C.DATASET, StringType(), False),
+            _f("table", StringType(), False),
+            _f("source", StringType(), False),
+            _f("row", LongType(), False),
+            _f("field", StringType()),
+            _f("reason", StringType(), False),
+            _f("raw", StringType()),
+        ]
+    ),
+    keys=(C.DATASET, "table", "source", "row"),
+    partition_by=(C.DATASET,),
+)
+
+SPLITS = Table(
+    "splits",
+    StructType(
+        [
+            _f(C.DATASET, StringType(), False),
+            _f(C.SPLIT, StringType(), False),
+            _f(C.SEED, IntegerType(), False),
+            _f(C.PART, StringType(), False),
+            _f(C.USER, StringType(), False),
+            _f(C.ITEM, StringType(), False),
+            _f(C.WEIGHT, DoubleType(), False),
+            _f(C.TS, TimestampType(), False),
+            _f(C.N_EVENTS, IntegerType(), False),
+        ]
+    ),
+    keys=(C.DATASET, C.SPLIT, C.SEED, C.USER, C.ITEM),
+    partition_by=(C.DATASET,),
+)
+
+RECOMMENDATIONS = Table(
+    "recommendations",
+    StructType(
+        [
+            _f(C.RUN_ID, StringType(), False),
+            _f(C.DATASET, StringType(), False),
+            _f(C.SPLIT, StringType(), False),
+            _f(C.MODEL, StringType(), False),
+            _f(C.USER, StringType(), False),
+            _f(C.RANK, IntegerType(), False),
+            _f(C.ITEM, StringType(), False),
+            _f(C.SCORE, DoubleType(), False),
+            _f("components", MapType(StringType(), DoubleType())),
+            _f("explanation", StringType()),
+        ]
+    ),
+    keys=(C.RUN_ID, C.MODEL, C.USER, C.RANK),
+)
+
+METRICS = Table(
+    "metrics",
+    StructType(
+        [
+            _f(C.RUN_ID, StringType(), False),
+            _f(C.DATASET, StringType(), False),
+            _f(C.SPLIT, StringType(), False),
+            _f(C.MODEL, StringType(), False),
+            _f(C.SEGMENT, StringType(), False),
+            _f(C.METRIC, StringType(), False),
+            _f(C.K, IntegerType(), False),
+            _f(C.VALUE, DoubleType(), False),
+            _f("n_users", LongType()),
+        ]
+    ),
+    keys=(C.RUN_ID, C.DATASET, C.SPLIT, C.MODEL, C.SEGMENT, C.METRIC, C.K),
+)
+
+RUNS = Table(
+    "runs",
+    StructType(
+        [
+            _f(C.RUN_ID, StringType(), False),
+            _f(C.DATASET, StringType()),
+            _f("command", StringType()),
+            _f("status", StringType(), False),
+            _f("started_at", TimestampType()),
+            _f("finished_at", TimestampType()),
+            _f("config", StringType()),
+            _f("code_version", StringType()),
+            _f("timings", MapType(StringType(), DoubleType())),
+            _f("error", StringType()),
+        ]
+    ),
+    keys=(C.RUN_ID,),
+)
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (USERS, ITEMS, INTERACTIONS, EDGES, REJECTS, SPLITS, RECOMMENDATIONS, METRICS, RUNS)
+}
+
+
+def conform(df: DataFrame, table: Table) -> DataFrame:
+    """Project ``df`` to ``table``'s schema: declared columns, in order, cast to type.
+
+    A declared column that ``df`` lacks is added as null (and then fails at write time
+    if the column is NOT NULL); undeclared columns are dropped.
+    """
+    present = set(df.columns)
+    cols: list[Column] = []
+    for field in table.schema.fields:
+        col = F.col(field.name) if field.name in present else F.lit(None)
+        cols.append(col.cast(field.dataType).alias(field.name))
+    return df.select(*cols)

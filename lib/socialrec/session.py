@@ -1,0 +1,95 @@
+"""The one SparkSession factory.
+
+``get_spark(cfg.spark, cfg.jars)`` returns the active session when there is one
+(spark-submit's driver, a Databricks notebook, a test fixture) and otherwise builds a
+local one with Delta (and Spark NLP when its jar is present) configured from conf.
+Nothing here runs on import.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from pyspark.sql import SparkSession
+
+from socialrec import jars as J
+from socialrec.config import JarsConfig, SparkConfig
+
+log = logging.getLogger(__name__)
+
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+
+
+class SessionError(RuntimeError):
+    """The session cannot be built as configured (e.g. jars missing: run `make setup`)."""
+
+
+def spark_nlp_wanted(jars: JarsConfig) -> bool:
+    """Whether Spark NLP's jar goes on the classpath under this conf."""
+    if jars.use_spark_nlp == "false" or jars.mode == "none":
+        return False
+    if jars.mode == "packages" or jars.use_spark_nlp == "true":
+        return True
+    return not J.missing(J.SPARK_NLP_JARS, J.jar_dir(jars.cache_dir))
+
+
+def session_conf(spark: SparkConfig, jars: JarsConfig) -> dict[str, str]:
+    """The Spark settings a new session gets (also used by spark-submit docs and tests)."""
+    conf: dict[str, str] = {
+        "spark.app.name": spark.app_name,
+        "spark.sql.extensions": DELTA_EXTENSION,
+        "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
+        "spark.sql.shuffle.partitions": str(spark.shuffle_partitions),
+        "spark.ui.enabled": str(spark.ui).lower(),
+        "spark.ui.showConsoleProgress": str(spark.progress).lower(),
+        "spark.driver.memory": spark.driver_memory,
+        "spark.sql.session.timeZone": "UTC",
+    }
+    nlp = spark_nlp_wanted(jars)
+    coordinates = list(J.DELTA_JARS) + (list(J.SPARK_NLP_JARS) if nlp else [])
+    if jars.mode == "local":
+        directory = J.jar_dir(jars.cache_dir)
+        absent = J.missing(coordinates, directory)
+        if absent:
+            raise SessionError(
+                f"jars.mode=local: {', '.join(absent)} not in {directory}; "
+                "run `make setup` (or `python -m socialrec.jars fetch`) once"
+            )
+        conf["spark.jars"] = ",".join(str(J.jar_file(c, directory)) for c in coordinates)
+    elif jars.mode == "packages":
+        conf["spark.jars.packages"] = ",".join(coordinates)
+        conf["spark.jars.ivy"] = str(J.cache_dir(jars.cache_dir) / "ivy")
+    if nlp:
+        conf["spark.serializer"] = "org.apache.spark.serializer.KryoSerializer"
+        conf["spark.kryoserializer.buffer.max"] = "2000M"
+    conf.update({k: str(v) for k, v in spark.conf.items()})
+    return conf
+
+
+def under_spark_submit() -> bool:
+    """True in a driver that spark-submit (or a platform like Databricks) launched."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ or "DATABRICKS_RUNTIME_VERSION" in os.environ
+
+
+def get_spark(spark: SparkConfig, jars: JarsConfig) -> SparkSession:
+    """The active session if any, else a new one built from ``spark`` and ``jars``."""
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        log.info("using the active Spark session (%s)", active.sparkContext.master)
+        return active
+    builder = SparkSession.builder
+    if under_spark_submit():
+        # spark-submit already set master, jars and resources; add only what is ours.
+        for key in ("spark.sql.extensions", "spark.sql.catalog.spark_catalog"):
+            builder = builder.config(key, session_conf(spark, JarsConfig(mode="none"))[key])
+    else:
+        if spark.master:
+            builder = builder.master(spark.master)
+        for key, value in session_conf(spark, jars).items():
+            builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel(spark.log_level)
+    log.info("Spark %s session started (%s)", session.version, session.sparkContext.master)
+    return session

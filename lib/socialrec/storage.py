@@ -1,0 +1,124 @@
+"""All Delta I/O: where tables live, creating them from their declared schemas,
+reading them, and repeatable writes (MERGE on the table's keys).
+
+Tables are Delta paths ``<root>/<table>`` or, when a catalog is configured,
+``<catalog>.<table>`` (``catalog`` being ``catalog.schema``). Every write goes through
+``Storage.merge``, so running a stage twice on the same input leaves the same rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+
+from socialrec.schemas import TABLES, Table, conform
+
+log = logging.getLogger(__name__)
+
+
+def _sql_literal(value) -> str:
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@dataclass(frozen=True)
+class Storage:
+    """Where the canonical tables live: a root folder/URI, or a ``catalog.schema``."""
+
+    root: str = "./warehouse"
+    catalog: str | None = None
+
+    # ------------------------------------------------------------------ locations
+    def location(self, table: str | Table) -> str:
+        name = table.name if isinstance(table, Table) else table
+        if name not in TABLES:
+            raise KeyError(f"unknown table {name!r}; known: {', '.join(TABLES)}")
+        if self.catalog:
+            return f"{self.catalog}.{name}"
+        root = self.root
+        if "://" not in root:
+            root = str(Path(root).expanduser().resolve())
+        return f"{root.rstrip('/')}/{name}"
+
+    def _delta(self, spark: SparkSession, table: Table) -> DeltaTable:
+        loc = self.location(table)
+        return DeltaTable.forName(spark, loc) if self.catalog else DeltaTable.forPath(spark, loc)
+
+    def exists(self, spark: SparkSession, table: str | Table) -> bool:
+        table = TABLES[table] if isinstance(table, str) else table
+        loc = self.location(table)
+        if self.catalog:
+            return spark.catalog.tableExists(loc)
+        return DeltaTable.isDeltaTable(spark, loc)
+
+    # ------------------------------------------------------------------ create / read
+    def ensure(self, spark: SparkSession, table: str | Table) -> None:
+        """Create the Delta table from its declared schema if it does not exist."""
+        table = TABLES[table] if isinstance(table, str) else table
+        if self.exists(spark, table):
+            return
+        builder = DeltaTable.createIfNotExists(spark)
+        loc = self.location(table)
+        builder = builder.tableName(loc) if self.catalog else builder.location(loc)
+        builder = builder.addColumns(table.schema)
+        if table.partition_by:
+            builder = builder.partitionedBy(*table.partition_by)
+        builder.execute()
+        log.info("created Delta table %s", loc)
+
+    def read(self, spark: SparkSession, table: str | Table, dataset: str | None = None) -> DataFrame:
+        """Read a table (creating it empty if absent), optionally one dataset's rows."""
+        table = TABLES[table] if isinstance(table, str) else table
+        self.ensure(spark, table)
+        loc = self.location(table)
+        df = spark.read.table(loc) if self.catalog else spark.read.format("delta").load(loc)
+        if dataset is not None and "dataset" in table.columns:
+            df = df.where(df["dataset"] == dataset)
+        return df
+
+    # ------------------------------------------------------------------ write
+    def merge(
+        self,
+        df: DataFrame,
+        table: str | Table,
+        *,
+        scope: dict[str, object] | None = None,
+    ) -> None:
+        """Upsert ``df`` into ``table`` on its key columns.
+
+        Rows whose keys exist are updated only where a value changed; new keys are
+        inserted. With ``scope`` (e.g. ``{"dataset": "synthetic"}``) the write is a full
+        sync of that slice: target rows in the scope whose keys are absent from ``df``
+        are deleted, so the slice ends up equal to ``df``. ``df`` must have unique keys.
+        """
+        table = TABLES[table] if isinstance(table, str) else table
+        spark = df.sparkSession
+        self.ensure(spark, table)
+        src = conform(df, table)
+        keys = table.keys
+        scope_sql = " AND ".join(f"t.`{c}` = {_sql_literal(v)}" for c, v in (scope or {}).items())
+        on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+        if scope_sql:
+            on = f"{on} AND {scope_sql}"
+        others = [c for c in table.columns if c not in keys]
+        changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in others) or None
+        merge = self._delta(spark, table).alias("t").merge(src.alias("s"), on)
+        merge = merge.whenMatchedUpdateAll(condition=changed) if changed else merge
+        merge = merge.whenNotMatchedInsertAll()
+        if scope is not None:
+            merge = merge.whenNotMatchedBySourceDelete(condition=scope_sql or None)
+        merge.execute()
+        log.info("merged into %s", self.location(table))
+
+    def delete(self, spark: SparkSession, table: str | Table, where: dict[str, object]) -> None:
+        """Delete the rows matching all ``where`` column = value pairs."""
+        table = TABLES[table] if isinstance(table, str) else table
+        if not self.exists(spark, table):
+            return
+        cond = " AND ".join(f"`{c}` = {_sql_literal(v)}" for c, v in where.items())
+        self._delta(spark, table).delete(cond)
