@@ -14,6 +14,7 @@ from pathlib import Path
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import MapType
 
 from socialrec.schemas import TABLES, Table, conform
 
@@ -106,7 +107,14 @@ class Storage:
         if scope_sql:
             on = f"{on} AND {scope_sql}"
         others = [c for c in table.columns if c not in keys]
-        changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in others) or None
+        maps = {f.name for f in table.schema.fields if isinstance(f.dataType, MapType)}
+
+        def same(c: str) -> str:  # maps have no equality in Spark SQL: compare as JSON
+            if c in maps:
+                return f"to_json(t.`{c}`) <=> to_json(s.`{c}`)"
+            return f"t.`{c}` <=> s.`{c}`"
+
+        changed = " OR ".join(f"NOT ({same(c)})" for c in others) or None
         merge = self._delta(spark, table).alias("t").merge(src.alias("s"), on)
         merge = merge.whenMatchedUpdateAll(condition=changed) if changed else merge
         merge = merge.whenNotMatchedInsertAll()

@@ -1,0 +1,225 @@
+"""The stages and the whole pipeline: ingest -> split -> recommend -> evaluate.
+
+Each stage reads its inputs from Delta, writes its outputs to Delta with MERGE (so a
+rerun leaves the same rows) and returns a small dict of what it did for logs and the
+summary. Stages take the values they need, not the whole config; ``run_stage`` maps the
+config onto them and records the run in ``runs``.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from datetime import datetime, timezone
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from socialrec import columns as C
+from socialrec.config import Config, DatasetConfig
+from socialrec.ingest import validate
+from socialrec.metrics import ranking_metrics
+from socialrec.popularity import recommend_popular
+from socialrec.runs import Timer, new_run_id, record_run
+from socialrec.schemas import EDGES, INTERACTIONS, ITEMS, METRICS, RECOMMENDATIONS, REJECTS, SPLITS, USERS
+from socialrec.sources import load_raw
+from socialrec.split import split, to_pairs
+from socialrec.storage import Storage
+
+log = logging.getLogger(__name__)
+
+STAGES = ("ingest", "split", "recommend", "evaluate")
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def ingest_stage(spark: SparkSession, storage: Storage, dataset: DatasetConfig) -> dict[str, int]:
+    """Load the dataset's raw rows, validate them, sync the canonical tables and rejects."""
+    raw = load_raw(spark, dataset)
+    out = validate(raw, dataset=dataset.name, event_weights=dataset.event_weights, edge_kinds=dataset.edge_kinds)
+    scope = {C.DATASET: dataset.name}
+    counts: dict[str, int] = {}
+    for table, df in (
+        (USERS, out.users),
+        (ITEMS, out.items),
+        (INTERACTIONS, out.interactions),
+        (EDGES, out.edges),
+        (REJECTS, out.rejects),
+    ):
+        storage.merge(df, table, scope=scope)
+        counts[table.name] = storage.read(spark, table, dataset.name).count()
+        log.info("ingest: %s has %d rows for dataset %s", table.name, counts[table.name], dataset.name)
+    return counts
+
+
+def split_stage(
+    spark: SparkSession, storage: Storage, *, dataset: str, protocol: str, ratio: float, seed: int
+) -> dict[str, int]:
+    """Split the dataset's (user, item) pairs into train and test; sync the ``splits`` slice."""
+    pairs = to_pairs(storage.read(spark, INTERACTIONS, dataset))
+    train, test = split(pairs, protocol, ratio, seed)
+    both = train.withColumn(C.PART, F.lit("train")).unionByName(test.withColumn(C.PART, F.lit("test")))
+    both = both.withColumn(C.DATASET, F.lit(dataset)).withColumn(C.SPLIT, F.lit(protocol)).withColumn(
+        C.SEED, F.lit(seed)
+    )
+    storage.merge(both, SPLITS, scope={C.DATASET: dataset, C.SPLIT: protocol, C.SEED: seed})
+    parts = {
+        r[C.PART]: r["n"]
+        for r in read_split(spark, storage, dataset=dataset, protocol=protocol, seed=seed)
+        .groupBy(C.PART)
+        .agg(F.count(F.lit(1)).alias("n"))
+        .collect()
+    }
+    log.info("split: %s seed %d: %d train / %d test pairs", protocol, seed, parts.get("train", 0), parts.get("test", 0))
+    return {"train": parts.get("train", 0), "test": parts.get("test", 0)}
+
+
+def read_split(spark: SparkSession, storage: Storage, *, dataset: str, protocol: str, seed: int) -> DataFrame:
+    df = storage.read(spark, SPLITS, dataset)
+    return df.where((F.col(C.SPLIT) == protocol) & (F.col(C.SEED) == seed))
+
+
+def _train_test(spark, storage, dataset, protocol, seed) -> tuple[DataFrame, DataFrame]:
+    s = read_split(spark, storage, dataset=dataset, protocol=protocol, seed=seed)
+    train = s.where(F.col(C.PART) == "train")
+    test = s.where(F.col(C.PART) == "test")
+    if s.limit(1).count() == 0:
+        raise RuntimeError(
+            f"no split {protocol!r} (seed {seed}) for dataset {dataset!r} in {storage.location(SPLITS)}; "
+            "run `socialrec split` (or `socialrec run`) first"
+        )
+    return train, test
+
+
+def recommend_stage(
+    spark: SparkSession,
+    storage: Storage,
+    *,
+    run_id: str,
+    dataset: str,
+    protocol: str,
+    seed: int,
+    models: list[str],
+    k: int,
+) -> dict[str, int]:
+    """Top-k per user for each model, trained on the split's train part."""
+    train, test = _train_test(spark, storage, dataset, protocol, seed)
+    users = train.select(C.USER).unionByName(test.select(C.USER)).distinct()
+    counts = {}
+    for model in models:
+        if model == "popularity":
+            recs = recommend_popular(train, users, k)
+            recs = recs.withColumn("components", F.create_map(F.lit("popularity"), F.col(C.SCORE)))
+        else:  # validated by config; new models plug in here
+            raise ValueError(f"evaluation.models: unknown model {model!r}")
+        recs = (
+            recs.withColumn(C.RUN_ID, F.lit(run_id))
+            .withColumn(C.DATASET, F.lit(dataset))
+            .withColumn(C.SPLIT, F.lit(protocol))
+            .withColumn(C.MODEL, F.lit(model))
+        )
+        storage.merge(recs, RECOMMENDATIONS, scope={C.RUN_ID: run_id, C.MODEL: model})
+        counts[model] = (
+            storage.read(spark, RECOMMENDATIONS)
+            .where((F.col(C.RUN_ID) == run_id) & (F.col(C.MODEL) == model))
+            .count()
+        )
+        log.info("recommend: %s wrote %d recommendations", model, counts[model])
+    return counts
+
+
+def evaluate_stage(
+    spark: SparkSession,
+    storage: Storage,
+    *,
+    run_id: str,
+    dataset: str,
+    protocol: str,
+    seed: int,
+    models: list[str],
+    ks: list[int],
+    metrics: list[str],
+) -> DataFrame:
+    """Ranking metrics of each model's recommendations against the test part."""
+    _, test = _train_test(spark, storage, dataset, protocol, seed)
+    recs_all = storage.read(spark, RECOMMENDATIONS).where(F.col(C.RUN_ID) == run_id)
+    frames = []
+    for model in models:
+        recs = recs_all.where(F.col(C.MODEL) == model)
+        m = ranking_metrics(recs, test, k=ks, metrics=metrics)
+        frames.append(
+            m.withColumn(C.MODEL, F.lit(model))
+            .withColumn(C.RUN_ID, F.lit(run_id))
+            .withColumn(C.DATASET, F.lit(dataset))
+            .withColumn(C.SPLIT, F.lit(protocol))
+            .withColumn(C.SEGMENT, F.lit("all"))
+        )
+    out = frames[0]
+    for f in frames[1:]:
+        out = out.unionByName(f)
+    storage.merge(out, METRICS, scope={C.RUN_ID: run_id})
+    return storage.read(spark, METRICS).where(F.col(C.RUN_ID) == run_id)
+
+
+# --------------------------------------------------------------------------- runner
+
+
+def format_summary(rows: list[dict]) -> str:
+    """A plain-text table: one line per model and k, one column per metric."""
+    if not rows:
+        return "(no metrics)"
+    metric_names = [m for m in ("precision", "recall", "ndcg", "map", "mrr", "hit_rate") if any(r["metric"] == m for r in rows)]
+    keys = sorted({(r["model"], r["k"]) for r in rows})
+    val = {(r["model"], r["k"], r["metric"]): r["value"] for r in rows}
+    users = {(r["model"], r["k"]): r.get("n_users") for r in rows}
+    header = f"{'model':<14}{'k':>4}" + "".join(f"{m:>11}" for m in metric_names) + f"{'users':>8}"
+    lines = [header, "-" * len(header)]
+    for model, k in keys:
+        cells = "".join(f"{val.get((model, k, m), float('nan')):>11.4f}" for m in metric_names)
+        lines.append(f"{model:<14}{k:>4}{cells}{users[(model, k)] or 0:>8}")
+    return "\n".join(lines)
+
+
+def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None = None) -> dict:
+    """Run one stage (or ``run``: all of them) as configured, recorded in ``runs``."""
+    storage = Storage(cfg.storage.root, cfg.storage.catalog)
+    run_id = run_id or cfg.run.id or new_run_id()
+    ev = cfg.evaluation
+    stages = STAGES if command == "run" else (command,)
+    timer = Timer()
+    started = datetime.now(timezone.utc)
+    record_run(spark, storage, run_id=run_id, dataset=cfg.dataset.name, command=command, status="running",
+               started_at=started, finished_at=None, config_json=cfg.to_json())
+    result: dict = {"run_id": run_id}
+    try:
+        for stage in stages:
+            log.info("stage %s: starting (run %s)", stage, run_id)
+            with timer.stage(stage):
+                if stage == "ingest":
+                    result["ingest"] = ingest_stage(spark, storage, cfg.dataset)
+                elif stage == "split":
+                    result["split"] = split_stage(spark, storage, dataset=cfg.dataset.name, protocol=ev.protocol,
+                                                  ratio=ev.ratio, seed=ev.seed)
+                elif stage == "recommend":
+                    result["recommend"] = recommend_stage(spark, storage, run_id=run_id, dataset=cfg.dataset.name,
+                                                          protocol=ev.protocol, seed=ev.seed, models=ev.models,
+                                                          k=cfg.recommend.k)
+                elif stage == "evaluate":
+                    metrics = evaluate_stage(spark, storage, run_id=run_id, dataset=cfg.dataset.name,
+                                             protocol=ev.protocol, seed=ev.seed, models=ev.models, ks=ev.k,
+                                             metrics=ev.metrics)
+                    result["metrics"] = [r.asDict() for r in metrics.collect()]  # models x metrics x k rows
+                else:
+                    raise ValueError(f"unknown stage {stage!r}; known: {', '.join(STAGES)}, run")
+            log.info("stage %s: done in %.1f s", stage, timer.timings[stage])
+    except Exception as exc:
+        record_run(spark, storage, run_id=run_id, dataset=cfg.dataset.name, command=command, status="failed",
+                   started_at=started, finished_at=datetime.now(timezone.utc), config_json=cfg.to_json(),
+                   timings=timer.timings, error="".join(traceback.format_exception(exc)))
+        raise
+    record_run(spark, storage, run_id=run_id, dataset=cfg.dataset.name, command=command, status="succeeded",
+               started_at=started, finished_at=datetime.now(timezone.utc), config_json=cfg.to_json(),
+               timings=timer.timings)
+    result["timings"] = timer.timings
+    return result

@@ -1,0 +1,78 @@
+"""Run bookkeeping: a run_id per invocation and its row in the ``runs`` table."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from socialrec import __version__
+from socialrec.schemas import RUNS
+from socialrec.storage import Storage
+
+
+def new_run_id() -> str:
+    """UTC time plus a random suffix, e.g. ``20261128T184500Z-3f9a1c``."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+def code_version() -> str:
+    """The package version, plus the git commit when running from a checkout."""
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{__version__}+{sha}" if sha else __version__
+
+
+class Timer:
+    """Collects named stage timings (seconds)."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(time.perf_counter() - start, 3)
+
+
+def record_run(
+    spark: SparkSession,
+    storage: Storage,
+    *,
+    run_id: str,
+    dataset: str,
+    command: str,
+    status: str,
+    started_at: datetime,
+    finished_at: datetime | None,
+    config_json: str,
+    timings: dict[str, float] | None = None,
+    error: str | None = None,
+) -> None:
+    """Upsert the run's row (status running, then succeeded or failed)."""
+    row = {
+        "run_id": run_id,
+        "dataset": dataset,
+        "command": command,
+        "status": status,
+        "started_at": started_at.replace(tzinfo=None),
+        "finished_at": finished_at.replace(tzinfo=None) if finished_at else None,
+        "config": config_json,
+        "code_version": code_version(),
+        "timings": timings or {},
+        "error": error[:4000] if error else None,
+    }
+    storage.merge(spark.createDataFrame([row], RUNS.schema), RUNS)
