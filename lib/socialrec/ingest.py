@@ -100,13 +100,14 @@ def _split(
     )
     # Duplicates of an accepted key: the first row (by source, row) wins, the others are
     # rejected naming it.
-    w = Window.partitionBy(*dedupe_on).orderBy(C.SOURCE, C.ROW)
     ok = F.col("_reason").isNull()
+    w = Window.partitionBy(*dedupe_on, ok).orderBy(C.SOURCE, C.ROW)
     first = F.first(F.concat(F.col(C.SOURCE), F.lit(" row "), F.col(C.ROW).cast("string"))).over(w)
     checked = checked.withColumn("_first", F.when(ok, first)).withColumn(
         "_pos", F.when(ok, F.row_number().over(w))
     )
-    dup = ok & (F.col("_pos") > 1)
+    checked = checked.withColumn("_dup", ok & (F.col("_pos") > 1))
+    dup = F.col("_dup")
     checked = checked.withColumn(
         "_reason", F.when(dup, F.concat(F.lit("duplicate of "), F.col("_first"))).otherwise(F.col("_reason"))
     ).withColumn("_field", F.when(dup, F.lit(",".join(dedupe_on))).otherwise(F.col("_field")))

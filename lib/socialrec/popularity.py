@@ -44,7 +44,10 @@ def recommend_popular(
         popularity_scores(train, col_user=col_user, col_item=col_item)
         .orderBy(F.desc(C.SCORE), F.asc(col_item))
         .limit(int(k + depth))
-        .withColumn("_pos", F.row_number().over(Window.orderBy(F.desc(C.SCORE), F.asc(col_item))))
+        # k + depth rows at most (the limit above): numbering them in one partition is cheap.
+        .withColumn(
+            "_pos", F.row_number().over(Window.partitionBy(F.lit(0)).orderBy(F.desc(C.SCORE), F.asc(col_item)))
+        )
     )
     candidates = targets.join(F.broadcast(top), F.col("_pos") <= F.col("_seen") + F.lit(k), "inner")
     unseen = candidates.join(seen, on=[col_user, col_item], how="left_anti")

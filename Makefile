@@ -1,0 +1,31 @@
+# socialrec: `make demo` and `make test` each set everything up first (idempotent,
+# seconds when warm): the pinned virtualenv (cached under $SOCIALREC_CACHE, default
+# ~/.cache/socialrec, keyed by the hash of requirements.txt) and the Spark jars.
+
+PY := .venv/bin/python
+export PYTHONPATH := $(CURDIR)/lib
+export PYSPARK_PYTHON := $(CURDIR)/.venv/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test test-all bench wheel clean
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	$(PY) -m socialrec run $(ARGS)
+
+test: setup
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+test-all: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) -m bench $(ARGS)
+
+wheel: setup
+	$(PY) -m pip wheel --no-deps -w dist .
+
+clean:
+	rm -rf warehouse spark-warehouse dist build lib/*.egg-info .pytest_cache

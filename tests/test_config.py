@@ -1,0 +1,97 @@
+"""Config loading: layering, --set typing, and errors that name the bad key."""
+
+from __future__ import annotations
+
+import pytest
+
+from socialrec.config import CONF_DIR, ConfigError, load_config
+
+BASE = CONF_DIR / "base.yaml"
+
+
+def test_defaults_and_local_layer():
+    cfg = load_config(env="local")
+    assert cfg.dataset.name == "synthetic"
+    assert cfg.evaluation.protocol == "stratified"
+    assert cfg.evaluation.ratio == 0.75 and cfg.evaluation.seed == 42 and cfg.evaluation.k == [10]
+    assert cfg.storage.root == "./warehouse"
+    assert cfg.spark.conf["spark.databricks.delta.snapshotPartitions"] == "2"  # from local.yaml
+
+
+def test_later_files_override_earlier_and_sections_merge(tmp_path):
+    a = tmp_path / "a.yaml"
+    b = tmp_path / "b.yaml"
+    a.write_text("evaluation: {protocol: chrono, ratio: 0.8}\nspark: {conf: {x.y: '1'}}\n")
+    b.write_text("evaluation: {ratio: 0.6}\nspark: {conf: {x.z: '2'}}\n")
+    cfg = load_config([BASE, a, b])
+    assert cfg.evaluation.protocol == "chrono"  # kept from a
+    assert cfg.evaluation.ratio == 0.6  # b wins
+    assert cfg.spark.conf == {"x.y": "1", "x.z": "2"}  # mappings merge key by key
+
+
+def test_set_overrides_are_typed():
+    cfg = load_config([BASE], ["evaluation.k=[5, 20]", "recommend.k=20", "evaluation.ratio=0.5",
+                               "spark.ui=true", "dataset.synthetic.users=123", "run.id=abc-1"])
+    assert cfg.evaluation.k == [5, 20]
+    assert cfg.recommend.k == 20
+    assert cfg.evaluation.ratio == 0.5
+    assert cfg.spark.ui is True
+    assert cfg.dataset.synthetic.users == 123
+    assert cfg.run.id == "abc-1"
+
+
+def test_single_k_becomes_a_list():
+    assert load_config([BASE], ["evaluation.k=5"]).evaluation.k == [5]
+
+
+@pytest.mark.parametrize(
+    "override, key, why",
+    [
+        ("evaluation.protcol=random", "evaluation.protcol", "unknown key"),
+        ("evaluation.protocol=weekly", "evaluation.protocol", "not one of random, stratified, chrono"),
+        ("evaluation.ratio=1.5", "evaluation.ratio", "between 0 and 1"),
+        ("evaluation.ratio=abc", "evaluation.ratio", "expected a number"),
+        ("evaluation.k=[0]", "evaluation.k", "positive"),
+        ("evaluation.models=[als9]", "evaluation.models", "unknown model 'als9'"),
+        ("recommend.k=5", "recommend.k", "at least the largest evaluation.k"),
+        ("dataset.synthetic.users=many", "dataset.synthetic.users", "expected an integer"),
+        ("dataset.synthetic.homophily=2", "dataset.synthetic.homophily", "between 0 and 1"),
+        ("dataset.event_weights.like=-1", "dataset.event_weights.like", "positive"),
+        ("spark.ui=maybe", "spark.ui", "true or false"),
+        ("jars.mode=maven", "jars.mode", "not one of"),
+        ("run.id=a b", "run.id", "only letters"),
+        ("nosuch.key=1", "nosuch", "unknown key"),
+    ],
+)
+def test_bad_values_name_the_key(override, key, why):
+    with pytest.raises(ConfigError) as err:
+        load_config([BASE], [override])
+    msg = str(err.value)
+    assert msg.startswith(key + ":"), msg
+    assert why in msg
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config([tmp_path / "missing.yaml"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("evaluation: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config([BASE, bad])
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        load_config([BASE, listy])
+    with pytest.raises(ConfigError, match="expected key=value"):
+        load_config([BASE], ["evaluation.k"])
+    with pytest.raises(ConfigError, match="environment 'moon'"):
+        load_config(env="moon")
+
+
+def test_config_snapshot_roundtrips_to_json():
+    import json
+
+    cfg = load_config([BASE], ["evaluation.k=[5,10]"])
+    snap = json.loads(cfg.to_json())
+    assert snap["evaluation"]["k"] == [5, 10]
+    assert snap["dataset"]["synthetic"]["users"] == 2000

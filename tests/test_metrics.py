@@ -1,0 +1,110 @@
+"""Ranking metrics pinned on a hand-computed fixture and cross-checked against Spark's
+RankingEvaluator."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from pyspark.ml.evaluation import RankingEvaluator
+from pyspark.sql import functions as F
+
+from socialrec.metrics import ranking_metrics
+
+# A: 4 recs, relevant {a1, a3, a9}: hits at ranks 1 and 3.
+# B: a short list of 2, relevant {b2}: hit at rank 2.
+# C: no hits. D: no relevant items (not evaluated). E: relevant items, no recs (scores 0).
+RECS = [("A", "a1", 1), ("A", "a2", 2), ("A", "a3", 3), ("A", "a4", 4),
+        ("B", "b1", 1), ("B", "b2", 2),
+        ("C", "c1", 1), ("C", "c2", 2), ("C", "c3", 3),
+        ("D", "d1", 1)]
+TRUTH = [("A", "a1"), ("A", "a3"), ("A", "a9"), ("B", "b2"), ("C", "c4"), ("C", "c5"), ("E", "e1")]
+
+# Worked by hand (see tests/README or the metric docstring for formulas):
+EXPECTED = {
+    ("precision", 3): (2 / 3 + 1 / 3) / 4,                       # 0.25
+    ("recall", 3): (2 / 3 + 1) / 4,                              # 0.416667
+    ("ndcg", 3): (1.5 / (1 + 1 / 1.5849625 + 0.5) + 1 / 1.5849625) / 4,  # 0.333712
+    ("map", 3): ((1 + 2 / 3) / 3 + 0.5) / 4,                     # 0.263889
+    ("mrr", 3): (1 + 0.5) / 4,                                   # 0.375
+    ("hit_rate", 3): 2 / 4,
+    ("precision", 1): 0.25,
+    ("recall", 1): (1 / 3) / 4,
+    ("ndcg", 1): 0.25,
+    ("map", 1): 0.25,
+    ("mrr", 1): 0.25,
+    ("hit_rate", 1): 0.25,
+}
+
+
+def _frames(spark, recs, truth):
+    r = spark.createDataFrame(recs, "user_id string, item_id string, rank int")
+    t = spark.createDataFrame(truth, "user_id string, item_id string")
+    return r, t
+
+
+def test_hand_computed_fixture(spark):
+    recs, truth = _frames(spark, RECS, TRUTH)
+    rows = ranking_metrics(recs, truth, k=[1, 3]).collect()
+    got = {(r.metric, r.k): r.value for r in rows}
+    assert set(got) == set(EXPECTED)
+    for key, value in EXPECTED.items():
+        assert got[key] == pytest.approx(value, abs=1e-6), key
+    assert {r.n_users for r in rows} == {4}  # A, B, C, E; D has no relevant items
+    assert got[("ndcg", 3)] == pytest.approx(0.3337120, abs=1e-6)
+    assert got[("map", 3)] == pytest.approx(0.2638889, abs=1e-6)
+
+
+def test_ranks_beyond_k_and_duplicate_truth_rows_do_not_count(spark):
+    recs, truth = _frames(spark, [("A", "x", 1), ("A", "y", 2)], [("A", "y"), ("A", "y")])
+    got = {(r.metric, r.k): r.value for r in ranking_metrics(recs, truth, k=[1, 2]).collect()}
+    assert got[("hit_rate", 1)] == 0.0 and got[("precision", 1)] == 0.0
+    assert got[("recall", 2)] == 1.0 and got[("mrr", 2)] == 0.5
+
+
+def test_unknown_metric_is_rejected(spark):
+    recs, truth = _frames(spark, RECS, TRUTH)
+    with pytest.raises(ValueError, match="bad metrics"):
+        ranking_metrics(recs, truth, metrics=["auc9"])
+
+
+def _spark_evaluator_values(spark, recs, truth, k):
+    """Spark's RankingEvaluator over the same users (those with relevant items)."""
+    items = sorted({i for _, i, _ in recs} | {i for _, i in truth})
+    code = {item: float(n) for n, item in enumerate(items)}
+    users = sorted({u for u, _ in truth})
+    rows = []
+    for u in users:
+        pred = [code[i] for _, i, _ in sorted((r for r in recs if r[0] == u), key=lambda r: r[2])]
+        label = sorted({code[i] for uu, i in truth if uu == u})
+        rows.append((pred, label))
+    df = spark.createDataFrame(rows, "prediction array<double>, label array<double>")
+    names = {"precision": "precisionAtK", "recall": "recallAtK", "ndcg": "ndcgAtK", "map": "meanAveragePrecisionAtK"}
+    return {m: RankingEvaluator(metricName=n, k=k).evaluate(df) for m, n in names.items()}
+
+
+@pytest.mark.parametrize("k", [1, 3, 10])
+def test_equals_spark_ranking_evaluator_on_fixture(spark, k):
+    recs, truth = _frames(spark, RECS, TRUTH)
+    ours = {r.metric: r.value for r in ranking_metrics(recs, truth, k=[k]).collect()}
+    theirs = _spark_evaluator_values(spark, RECS, TRUTH, k)
+    for m, v in theirs.items():
+        assert ours[m] == pytest.approx(v, abs=1e-9), (m, k)
+
+
+def test_equals_spark_ranking_evaluator_on_random_lists(spark):
+    rng = random.Random(3)
+    recs, truth = [], []
+    for u in range(60):
+        n_recs = rng.randint(0, 15)  # includes empty and short lists
+        for rank, item in enumerate(rng.sample(range(40), n_recs), start=1):
+            recs.append((f"u{u}", f"i{item}", rank))
+        for item in rng.sample(range(40), rng.randint(1, 12)):
+            truth.append((f"u{u}", f"i{item}"))
+    r, t = _frames(spark, recs, truth)
+    for k in (5, 10):
+        ours = {row.metric: row.value for row in ranking_metrics(r, t, k=[k]).collect()}
+        theirs = _spark_evaluator_values(spark, recs, truth, k)
+        for m, v in theirs.items():
+            assert ours[m] == pytest.approx(v, abs=1e-9), (m, k)
+        assert 0 < ours["ndcg"] < 1
