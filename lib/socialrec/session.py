@@ -30,8 +30,10 @@ def spark_nlp_wanted(jars: JarsConfig) -> bool:
     """Whether Spark NLP's jar goes on the classpath under this conf."""
     if jars.use_spark_nlp == "false" or jars.mode == "none":
         return False
-    if jars.mode == "packages" or jars.use_spark_nlp == "true":
+    if jars.use_spark_nlp == "true":
         return True
+    if jars.mode == "packages":  # auto: only on request, the repository may not serve it
+        return False
     return not J.missing(J.SPARK_NLP_JARS, J.jar_dir(jars.cache_dir))
 
 
