@@ -20,7 +20,7 @@ RECS = [("A", "a1", 1), ("A", "a2", 2), ("A", "a3", 3), ("A", "a4", 4),
         ("D", "d1", 1)]
 TRUTH = [("A", "a1"), ("A", "a3"), ("A", "a9"), ("B", "b2"), ("C", "c4"), ("C", "c5"), ("E", "e1")]
 
-# Worked by hand (see tests/README or the metric docstring for formulas):
+# Worked by hand (formulas in docs/evaluation.md):
 EXPECTED = {
     ("precision", 3): (2 / 3 + 1 / 3) / 4,                       # 0.25
     ("recall", 3): (2 / 3 + 1) / 4,                              # 0.416667
