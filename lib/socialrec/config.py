@@ -14,8 +14,10 @@ it is layered after the files given (but before ``--set``), so
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
 import json
 import os
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,14 +25,23 @@ from typing import Any
 
 import yaml
 
+from socialrec.vocab import TOPICS
 
 
-def _find_conf_dir() -> Path:
-    """``socialrec/conf`` inside an installed wheel, else the repository's ``conf/``."""
+
+def _find_conf_dir():
+    """``socialrec/conf`` inside an installed wheel, else the repository's ``conf/``.
+
+    Under spark-submit ``--py-files socialrec.whl`` the package is imported from the zip,
+    so the packaged conf is read through importlib.resources (a zip-aware path).
+    """
     here = Path(__file__).resolve().parent
     for candidate in (here / "conf", here.parents[1] / "conf"):
         if (candidate / "base.yaml").exists():
             return candidate
+    packaged = importlib.resources.files("socialrec") / "conf"
+    if (packaged / "base.yaml").is_file():
+        return packaged
     return here.parents[1] / "conf"
 
 
@@ -159,7 +170,7 @@ def default_conf_files(env: str = "local") -> list[Path]:
     files = [CONF_DIR / "base.yaml"]
     env_file = CONF_DIR / f"{env}.yaml"
     if not env_file.exists():
-        known = sorted(p.stem for p in CONF_DIR.glob("*.yaml") if p.stem != "base")
+        known = sorted(p.name[:-5] for p in CONF_DIR.iterdir() if p.name.endswith(".yaml") and p.name != "base.yaml")
         raise ConfigError(f"environment {env!r}: no file {env_file}; known: {', '.join(known)}")
     files.append(env_file)
     return files
@@ -192,7 +203,7 @@ def load_config(
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.exists():
+    if not path.is_file():
         raise ConfigError(f"config file {path}: not found")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -268,7 +279,7 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     args = typing.get_args(tp)
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, key)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
@@ -342,8 +353,6 @@ def validate(cfg: Config) -> None:
             bad(f"dataset.synthetic.{name}", f"must be at least 1, got {getattr(syn, name)}")
     if syn.users < 2:
         bad("dataset.synthetic.users", "must be at least 2 (users follow each other)")
-    from socialrec.vocab import TOPICS
-
     if syn.topics > len(TOPICS):
         bad("dataset.synthetic.topics", f"at most {len(TOPICS)} topic vocabularies ship, got {syn.topics}")
     for name in ("homophily", "social_share", "corrupt_rate"):

@@ -82,16 +82,23 @@ def get_spark(spark: SparkConfig, jars: JarsConfig) -> SparkSession:
         log.info("using the active Spark session (%s)", active.sparkContext.master)
         return active
     builder = SparkSession.builder
-    if under_spark_submit():
-        # spark-submit already set master, jars and resources; add only what is ours.
+    submitted = under_spark_submit()
+    wanted = session_conf(spark, JarsConfig(mode="none") if submitted else jars)
+    if submitted:
+        # spark-submit already set master, jars and resources; add the Delta extension
+        # and catalog here, and the runtime SQL settings once the session exists.
         for key in ("spark.sql.extensions", "spark.sql.catalog.spark_catalog"):
-            builder = builder.config(key, session_conf(spark, JarsConfig(mode="none"))[key])
+            builder = builder.config(key, wanted[key])
     else:
         if spark.master:
             builder = builder.master(spark.master)
-        for key, value in session_conf(spark, jars).items():
+        for key, value in wanted.items():
             builder = builder.config(key, value)
     session = builder.getOrCreate()
+    if submitted:
+        for key, value in wanted.items():
+            if session.conf.isModifiable(key):
+                session.conf.set(key, value)
     session.sparkContext.setLogLevel(spark.log_level)
     log.info("Spark %s session started (%s)", session.version, session.sparkContext.master)
     return session
