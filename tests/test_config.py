@@ -61,6 +61,7 @@ def test_single_k_becomes_a_list():
         ("jars.mode=maven", "jars.mode", "not one of"),
         ("run.id=a b", "run.id", "only letters"),
         ("nosuch.key=1", "nosuch", "unknown key"),
+        ("dataset.name=netflix", "dataset.name", "unknown dataset 'netflix'; known: synthetic"),
     ],
 )
 def test_bad_values_name_the_key(override, key, why):

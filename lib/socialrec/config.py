@@ -159,6 +159,7 @@ class Config:
 PROTOCOLS = ("random", "stratified", "chrono")
 METRIC_NAMES = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate")
 MODELS = ("popularity",)
+DATASETS = ("synthetic",)  # the source adapters in socialrec.sources
 JAR_MODES = ("local", "packages", "none")
 
 
@@ -340,8 +341,8 @@ def validate(cfg: Config) -> None:
         bad("jars.mode", f"{cfg.jars.mode!r} is not one of {', '.join(JAR_MODES)}")
     if cfg.jars.use_spark_nlp not in ("auto", "true", "false"):
         bad("jars.use_spark_nlp", f"must be auto, true or false, got {cfg.jars.use_spark_nlp!r}")
-    if not cfg.dataset.name:
-        bad("dataset.name", "must not be empty")
+    if cfg.dataset.name not in DATASETS:
+        bad("dataset.name", f"unknown dataset {cfg.dataset.name!r}; known: {', '.join(DATASETS)}")
     if not cfg.dataset.event_weights:
         bad("dataset.event_weights", "must name at least one event kind")
     for ev_name, w in cfg.dataset.event_weights.items():
