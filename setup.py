@@ -31,7 +31,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     package_dir={"socialrec": "lib/socialrec", "socialrec.conf": "conf", "socialrec_jobs": "jobs"},
-    packages=["socialrec", "socialrec.conf", "socialrec_jobs"],
+    packages=["socialrec", "socialrec.sources", "socialrec.conf", "socialrec_jobs"],
     package_data={"socialrec.conf": ["*.yaml", "datasets/*.yaml"]},
     install_requires=requirements,
     extras_require={

@@ -61,7 +61,10 @@ def test_single_k_becomes_a_list():
         ("jars.mode=maven", "jars.mode", "not one of"),
         ("run.id=a b", "run.id", "only letters"),
         ("nosuch.key=1", "nosuch", "unknown key"),
-        ("dataset.name=netflix", "dataset.name", "unknown dataset 'netflix'; known: synthetic"),
+        ("dataset.rating_weight=half", "dataset.rating_weight", "explicit or binary"),
+        ("dataset.files={likes: {path: x}}", "dataset.files.likes", "unknown table"),
+        ("dataset.adapter=files", "dataset.files.users", "required by the files adapter"),
+        ("dataset.name=netflix", "dataset.name", "unknown dataset 'netflix'; known: synthetic, movielens-100k"),
     ],
 )
 def test_bad_values_name_the_key(override, key, why):

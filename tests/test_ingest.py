@@ -69,7 +69,7 @@ EXPECTED_REJECTS = {
     ("interactions", 7): ("ts", "timestamp in the future: 2999-01-01 00:00:00"),
     ("interactions", 8): ("user_id", "unknown user: u7"),
     ("interactions", 9): ("item_id", "unknown item: p404"),
-    ("interactions", 10): ("user_id,item_id,event,ts", "duplicate of interactions.csv row 1"),
+    ("interactions", 10): ("user_id,item_id,event,ts,detail", "duplicate of interactions.csv row 1"),
     ("interactions", 11): ("weight", "weight is not a number: abc"),
     ("interactions", 12): ("weight", "weight must be a positive finite number: -2"),
     ("interactions", 14): ("ts", "missing timestamp"),

@@ -34,7 +34,9 @@ def _snapshot(spark, storage, table):
 
 def test_tables_and_results(spark, cfg, first_run):
     storage = Storage(cfg.storage.root)
-    counts = first_run["ingest"]
+    counts = first_run["ingest"]["tables"]
+    for f in first_run["ingest"]["files"]:
+        assert f["read"] == f["accepted"] + f["rejected"], f
     assert counts["users"] == 300 and counts["items"] == 600
     assert counts["rejects"] > 0  # corrupt_rate 0.01 in conf/test.yaml
     reasons = {r.reason.split(":")[0] for r in storage.read(spark, "rejects").collect()}

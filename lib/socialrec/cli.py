@@ -76,7 +76,10 @@ def main(argv: list[str] | None = None) -> int:
           f"in {time.perf_counter() - start:.0f} s")
     if "ingest" in result:
         c = result["ingest"]
-        print("  tables: " + ", ".join(f"{k} {v:,}" for k, v in c.items()))
+        print("  tables: " + ", ".join(f"{k} {v:,}" for k, v in c["tables"].items()))
+        for f in c["files"]:
+            print(f"    {f['table']:<13} from {f['source']:<45} {f['read']:>9,} read {f['accepted']:>9,} accepted "
+                  f"{f['rejected']:>7,} rejected")
     if "split" in result:
         print(f"  split {cfg.evaluation.protocol} (ratio {cfg.evaluation.ratio}, seed {cfg.evaluation.seed}): "
               f"{result['split']['train']:,} train / {result['split']['test']:,} test pairs")

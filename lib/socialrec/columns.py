@@ -11,6 +11,9 @@ AUTHOR = "author_id"
 EVENT = "event"
 WEIGHT = "weight"
 TS = "ts"
+# What an event carried when one user can repeat it on one item at one time: the tag
+# given, the comment or answer id. Part of the interactions key; null otherwise.
+DETAIL = "detail"
 SRC = "src"
 DST = "dst"
 KIND = "kind"

@@ -106,10 +106,25 @@ class SyntheticConfig:
 
 
 @dataclass
+class FileSourceConfig:
+    """One table of the generic ``files`` adapter: where, how, and which column is which."""
+
+    path: str | None = None
+    format: str = "csv"  # csv | json | parquet
+    options: dict[str, str] = field(default_factory=dict)  # reader options, e.g. {sep: ";"}
+    columns: dict[str, str] = field(default_factory=dict)  # canonical name -> column in the file
+
+
+@dataclass
 class DatasetConfig:
     name: str = "synthetic"
+    # Which adapter reads it (default: the name); the name labels the rows in the tables,
+    # so two Stack Exchange sites can share a warehouse as stackexchange-beer / -ai.
+    adapter: str | None = None
     path: str | None = None
     seed: int = 7
+    rating_weight: str = "explicit"  # explicit: the rating value; binary: 1.0 for every rating
+    files: dict[str, FileSourceConfig] = field(default_factory=dict)
     event_weights: dict[str, float] = field(
         default_factory=lambda: {"view": 1.0, "like": 2.0, "comment": 3.0, "share": 4.0}
     )
@@ -159,7 +174,9 @@ class Config:
 PROTOCOLS = ("random", "stratified", "chrono")
 METRIC_NAMES = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate")
 MODELS = ("popularity",)
-DATASETS = ("synthetic",)  # the source adapters in socialrec.sources
+DATASETS = ("synthetic", "movielens-100k", "movielens-latest", "lastfm-hetrec", "stackexchange", "files")
+FILE_TABLES = ("users", "items", "interactions", "edges")
+FILE_FORMATS = ("csv", "json", "parquet")
 JAR_MODES = ("local", "packages", "none")
 
 
@@ -341,8 +358,26 @@ def validate(cfg: Config) -> None:
         bad("jars.mode", f"{cfg.jars.mode!r} is not one of {', '.join(JAR_MODES)}")
     if cfg.jars.use_spark_nlp not in ("auto", "true", "false"):
         bad("jars.use_spark_nlp", f"must be auto, true or false, got {cfg.jars.use_spark_nlp!r}")
-    if cfg.dataset.name not in DATASETS:
-        bad("dataset.name", f"unknown dataset {cfg.dataset.name!r}; known: {', '.join(DATASETS)}")
+    ds = cfg.dataset
+    if not ds.name or not all(ch.isalnum() or ch in "-_." for ch in ds.name):
+        bad("dataset.name", f"must be letters, digits, '-', '_' or '.', got {ds.name!r}")
+    adapter = ds.adapter or ds.name
+    if adapter not in DATASETS:
+        key = "dataset.adapter" if ds.adapter else "dataset.name"
+        bad(key, f"unknown dataset {adapter!r}; known: {', '.join(DATASETS)} (or set dataset.adapter)")
+    if ds.rating_weight not in ("explicit", "binary"):
+        bad("dataset.rating_weight", f"must be explicit or binary, got {ds.rating_weight!r}")
+    for table, fs in ds.files.items():
+        if table not in FILE_TABLES:
+            bad(f"dataset.files.{table}", f"unknown table; known: {', '.join(FILE_TABLES)}")
+        if fs.format not in FILE_FORMATS:
+            bad(f"dataset.files.{table}.format", f"{fs.format!r} is not one of {', '.join(FILE_FORMATS)}")
+        if not fs.path:
+            bad(f"dataset.files.{table}.path", "is required")
+    if adapter == "files":
+        for table in ("users", "items", "interactions"):
+            if table not in ds.files:
+                bad(f"dataset.files.{table}", "is required by the files adapter")
     if not cfg.dataset.event_weights:
         bad("dataset.event_weights", "must name at least one event kind")
     for ev_name, w in cfg.dataset.event_weights.items():

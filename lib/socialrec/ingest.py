@@ -1,6 +1,6 @@
 """Ingest: raw source rows -> canonical tables, with every unacceptable row in rejects.
 
-Source adapters (the generator here; file adapters later) produce ``RawTables``: string
+Source adapters (``socialrec.sources``) produce ``RawTables``: string
 columns named like the canonical ones, plus ``_source`` (the file) and ``_row`` (its row
 number). ``validate`` checks each row against its table's rules (ids present, event
 kinds known, timestamps parseable and in range, weights positive numbers, references to
@@ -18,11 +18,13 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from socialrec import columns as C
+from socialrec.readers import ERROR
 from socialrec.schemas import EDGES, INTERACTIONS, ITEMS, REJECTS, USERS, Table, conform
 from socialrec.synthetic import RawTables
 
 # Timestamps accepted: ISO-like text, or integer epoch seconds / milliseconds.
 EARLIEST = "1970-01-01 00:00:00"
+CONTENT_EARLIEST = "1800-01-01 00:00:00"
 FUTURE_SLACK = "INTERVAL 1 DAY"
 
 
@@ -42,6 +44,7 @@ class Ingested:
     interactions: DataFrame
     edges: DataFrame
     rejects: DataFrame
+    stats: DataFrame  # per (table, source): read, accepted, rejected
 
 
 def parse_ts(col: Column) -> Column:
@@ -59,14 +62,17 @@ def _blank(col: Column) -> Column:
     return col.isNull() | (F.trim(col) == "")
 
 
-def _ts_rules(name: str, parsed: Column, raw: Column, required: bool) -> list[Rule]:
+def _ts_rules(name: str, parsed: Column, raw: Column, required: bool, earliest: str = EARLIEST) -> list[Rule]:
+    """Timestamp checks. Events (interactions, edges) must be 1970 or later; creation
+    dates of content (a 1944 film) may be as old as ``CONTENT_EARLIEST``."""
     missing = _blank(raw)
     rules = []
     if required:
         rules.append(Rule(name, missing, "missing timestamp"))
     rules += [
         Rule(name, ~missing & parsed.isNull(), F.concat(F.lit("unparseable timestamp: "), raw)),
-        Rule(name, parsed < F.lit(EARLIEST).cast("timestamp"), F.concat(F.lit("timestamp before 1970: "), raw)),
+        Rule(name, parsed < F.lit(earliest).cast("timestamp"),
+             F.concat(F.lit(f"timestamp before {earliest[:4]}: "), raw)),
         Rule(
             name,
             parsed > F.expr(f"current_timestamp() + {FUTURE_SLACK}"),
@@ -85,11 +91,16 @@ def _split(
     raw_cols: list[str],
     typed: dict[str, Column],
     dedupe_on: list[str],
-) -> tuple[DataFrame, DataFrame]:
-    """Apply ``rules`` then key de-duplication; return (accepted typed rows, rejects)."""
+) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """Apply ``rules`` then key de-duplication; return (accepted typed rows, rejects, per-source counts)."""
+    if ERROR in df.columns:  # the reader could not cut the line into fields
+        rules = [Rule("line", F.col(ERROR).isNotNull(), F.col(ERROR))] + rules
     reason = F.coalesce(*[F.when(r.bad, r.reason if isinstance(r.reason, Column) else F.lit(r.reason)) for r in rules])
     field = F.coalesce(*[F.when(r.bad, F.lit(r.field)) for r in rules])
-    raw_json = F.to_json(F.struct(*[F.col(c) for c in raw_cols]))
+    if "_line" in df.columns:
+        raw_json = F.col("_line")
+    else:
+        raw_json = F.to_json(F.struct(*[F.col(c) for c in raw_cols]))
     checked = df.select(
         *[v.alias(k) for k, v in typed.items()],
         reason.alias("_reason"),
@@ -121,11 +132,17 @@ def _split(
         F.col("_reason").alias("reason"),
         F.col("_raw").alias("raw"),
     )
-    return accepted, conform(rejected, REJECTS)
+    stats = checked.groupBy(F.col(C.SOURCE).alias("source")).agg(
+        F.count(F.lit(1)).alias("read"),
+        F.sum(F.when(F.col("_reason").isNull(), 1).otherwise(0)).alias("accepted"),
+        F.sum(F.when(F.col("_reason").isNotNull(), 1).otherwise(0)).alias("rejected"),
+    ).select(F.lit(table.name).alias("table"), "source", "read", "accepted", "rejected")
+    return accepted, conform(rejected, REJECTS), stats
 
 
 def _raw_cols(df: DataFrame) -> list[str]:
-    return [c for c in df.columns if c not in (C.SOURCE, C.ROW)]
+    """The source's own columns (bookkeeping columns start with an underscore)."""
+    return [c for c in df.columns if not c.startswith("_")]
 
 
 def _col_or_null(df: DataFrame, name: str) -> Column:
@@ -148,10 +165,10 @@ def validate(
     """Validate raw tables into canonical ones plus rejects (see module docstring)."""
     # ------------------------------------------------------------- users
     u = raw.users
-    users, rej_users = _split(
+    users, rej_users, st_users = _split(
         u,
         [Rule(C.USER, _blank(F.col(C.USER)), "missing user_id")]
-        + _ts_rules(C.CREATED_AT, parse_ts(_col_or_null(u, C.CREATED_AT)), _col_or_null(u, C.CREATED_AT), False),
+        + _ts_rules(C.CREATED_AT, parse_ts(_col_or_null(u, C.CREATED_AT)), _col_or_null(u, C.CREATED_AT), False, CONTENT_EARLIEST),
         table=USERS,
         dataset=dataset,
         raw_cols=_raw_cols(u),
@@ -173,7 +190,7 @@ def validate(
         F.filter(F.transform(F.split(tags_raw, r"\|"), lambda t: F.lower(F.trim(t))), lambda t: t != ""),
     )
     title, text = _col_or_null(it, C.TITLE), _col_or_null(it, C.TEXT)
-    items, rej_items = _split(
+    items, rej_items, st_items = _split(
         it,
         [
             Rule(C.ITEM, _blank(F.col(C.ITEM)), "missing item_id"),
@@ -181,7 +198,7 @@ def validate(
                  F.concat(F.lit("unknown author: "), F.col("_author"))),
             Rule(C.TEXT, _blank(title) & _blank(text), "no title and no text"),
         ]
-        + _ts_rules(C.CREATED_AT, parse_ts(_col_or_null(it, C.CREATED_AT)), _col_or_null(it, C.CREATED_AT), False),
+        + _ts_rules(C.CREATED_AT, parse_ts(_col_or_null(it, C.CREATED_AT)), _col_or_null(it, C.CREATED_AT), False, CONTENT_EARLIEST),
         table=ITEMS,
         dataset=dataset,
         raw_cols=_raw_cols(raw.items),
@@ -209,7 +226,7 @@ def validate(
     w_num = F.trim(w_raw).try_cast("double")
     ts_raw = F.col(C.TS)
     ts = parse_ts(ts_raw)
-    interactions, rej_ia = _split(
+    interactions, rej_ia, st_ia = _split(
         ia,
         [
             Rule(C.USER, _blank(F.col("_user")), "missing user_id"),
@@ -236,8 +253,9 @@ def validate(
             C.EVENT: event,
             C.WEIGHT: F.coalesce(w_num, F.element_at(weights, event)),
             C.TS: ts,
+            C.DETAIL: _col_or_null(ia, C.DETAIL),
         },
-        dedupe_on=[C.USER, C.ITEM, C.EVENT, C.TS],
+        dedupe_on=[C.USER, C.ITEM, C.EVENT, C.TS, C.DETAIL],
     )
 
     # ------------------------------------------------------------- edges
@@ -249,7 +267,7 @@ def validate(
         ew_raw = _col_or_null(ed, C.WEIGHT)
         ew = F.trim(ew_raw).try_cast("double")
         e_ts_raw = _col_or_null(ed, C.TS)
-        edges, rej_edges = _split(
+        edges, rej_edges, st_edges = _split(
             ed,
             [
                 Rule(C.SRC, _blank(F.col("_src")), "missing src"),
@@ -281,6 +299,10 @@ def validate(
         spark = raw.users.sparkSession
         edges = spark.createDataFrame([], EDGES.schema)
         rej_edges = spark.createDataFrame([], REJECTS.schema)
+        st_edges = None
 
     rejects = rej_users.unionByName(rej_items).unionByName(rej_ia).unionByName(rej_edges)
-    return Ingested(users=users, items=items, interactions=interactions, edges=edges, rejects=rejects)
+    stats = st_users.unionByName(st_items).unionByName(st_ia)
+    if st_edges is not None:
+        stats = stats.unionByName(st_edges)
+    return Ingested(users=users, items=items, interactions=interactions, edges=edges, rejects=rejects, stats=stats)

@@ -34,11 +34,16 @@ STAGES = ("ingest", "split", "recommend", "evaluate")
 # --------------------------------------------------------------------------- stages
 
 
-def ingest_stage(spark: SparkSession, storage: Storage, dataset: DatasetConfig) -> dict[str, int]:
+def ingest_stage(spark: SparkSession, storage: Storage, dataset: DatasetConfig) -> dict:
     """Load the dataset's raw rows, validate them, sync the canonical tables and rejects."""
     raw = load_raw(spark, dataset)
     out = validate(raw, dataset=dataset.name, event_weights=dataset.event_weights, edge_kinds=dataset.edge_kinds)
     scope = {C.DATASET: dataset.name}
+    # One row per (table, source file): read = accepted + rejected, for the run summary.
+    files = [r.asDict() for r in out.stats.orderBy("table", "source").collect()]
+    for f in files:
+        log.info("ingest: %s from %s: %d read, %d accepted, %d rejected",
+                 f["table"], f["source"], f["read"], f["accepted"], f["rejected"])
     counts: dict[str, int] = {}
     for table, df in (
         (USERS, out.users),
@@ -50,7 +55,7 @@ def ingest_stage(spark: SparkSession, storage: Storage, dataset: DatasetConfig) 
         storage.merge(df, table, scope=scope)
         counts[table.name] = storage.read(spark, table, dataset.name).count()
         log.info("ingest: %s has %d rows for dataset %s", table.name, counts[table.name], dataset.name)
-    return counts
+    return {"tables": counts, "files": files}
 
 
 def split_stage(

@@ -89,9 +89,10 @@ INTERACTIONS = Table(
             _f(C.EVENT, StringType(), False),
             _f(C.WEIGHT, DoubleType(), False),
             _f(C.TS, TimestampType(), False),
+            _f(C.DETAIL, StringType()),
         ]
     ),
-    keys=(C.DATASET, C.USER, C.ITEM, C.EVENT, C.TS),
+    keys=(C.DATASET, C.USER, C.ITEM, C.EVENT, C.TS, C.DETAIL),
     partition_by=(C.DATASET,),
 )
 

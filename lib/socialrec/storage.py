@@ -103,7 +103,7 @@ class Storage:
         src = conform(df, table)
         keys = table.keys
         scope_sql = " AND ".join(f"t.`{c}` = {_sql_literal(v)}" for c, v in (scope or {}).items())
-        on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+        on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)  # null-safe: a key part may be null
         if scope_sql:
             on = f"{on} AND {scope_sql}"
         others = [c for c in table.columns if c not in keys]
