@@ -29,6 +29,7 @@ COMMANDS = {
     "recommend": "top-k recommendations per user for each evaluation.models entry",
     "evaluate": "ranking metrics of the run's recommendations into the metrics table",
 }
+# Also: `socialrec datasets fetch NAME` / `socialrec datasets list` (no Spark, see datasets_main).
 
 
 def _common(parser: argparse.ArgumentParser, top: bool) -> None:
@@ -53,10 +54,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def datasets_main(argv: list[str]) -> int:
+    """``socialrec datasets fetch NAME [--dest DIR]`` / ``socialrec datasets list``."""
+    from socialrec.sources.fetch import ARCHIVES, FetchError, fetch
+
+    parser = argparse.ArgumentParser(prog="socialrec datasets", description="Download public datasets (needs internet).")
+    sub = parser.add_subparsers(dest="action", required=True)
+    f = sub.add_parser("fetch", help="download and verify one dataset")
+    f.add_argument("name", help=f"{', '.join(ARCHIVES)} or stackexchange-<site>")
+    f.add_argument("--dest", default="./data", help="folder to put it in (default ./data)")
+    sub.add_parser("list", help="the datasets that can be fetched, with their terms")
+    args = parser.parse_args(argv)
+    if args.action == "list":
+        for name, spec in ARCHIVES.items():
+            print(f"{name:<20} {spec.url}")
+            print(f"{'':<20} {spec.terms}")
+        print(f"{'stackexchange-<site>':<20} archive.org stackexchange item (CC BY-SA)")
+        return 0
+    try:
+        folder = fetch(args.name, args.dest)
+    except FetchError as exc:
+        print(f"socialrec datasets: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.name}: verified in {folder}; use --set dataset.path={folder}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
+    if argv[:1] == ["datasets"]:
+        return datasets_main(argv[1:])
+    args = build_parser().parse_args(argv)
     try:
         cfg = load_config(args.conf, args.overrides, env=args.env)
     except ConfigError as exc:

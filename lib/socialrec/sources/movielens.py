@@ -18,7 +18,9 @@ from socialrec.readers import read_csv, read_lines, require_files, split_fields
 from socialrec.synthetic import RawTables
 
 ML100K_FILES = ["u.data", "u.item", "u.user", "u.genre"]
-LATEST_FILES = ["ratings.csv", "movies.csv", "tags.csv", "overviews.csv", "overviews_id_check.csv"]
+LATEST_FILES = ["ratings.csv", "movies.csv", "tags.csv"]
+# TMDb overviews (not in the GroupLens archive; used when present, with their id check).
+OVERVIEW_FILES = ["overviews.csv", "overviews_id_check.csv"]
 
 
 def _iso_or_raw(raw, fmt: str):
@@ -89,17 +91,19 @@ def movielens_latest(spark: SparkSession, path: str | None, *, rating_weight: st
     ratings = read_csv(spark, root / "ratings.csv", ["userId", "movieId", "rating", "timestamp"])
     tags = read_csv(spark, root / "tags.csv", ["userId", "movieId", "tag", "timestamp"])
     movies = read_csv(spark, root / "movies.csv", ["movieId", "title", "genres"])
-    overviews = read_csv(spark, root / "overviews.csv", ["movieId", "title", "genres", "tmdb_id", "overview"])
-    check = read_csv(spark, root / "overviews_id_check.csv",
-                     ["movieId", "tmdb_id_in_file", "tmdbId_in_links_csv", "status"])
-
-    # Overviews were matched to TMDb by title search; 201 matched the wrong film. Only the
-    # rows whose TMDb id agrees with links.csv are used.
-    agreed = (
-        overviews.join(check.where(F.col("status") == "agrees").select("movieId"), on="movieId", how="inner")
-        .select("movieId", F.col("overview").alias("_overview"))
-        .dropDuplicates(["movieId"])
-    )
+    if all((root / f).is_file() for f in OVERVIEW_FILES):
+        overviews = read_csv(spark, root / "overviews.csv", ["movieId", "title", "genres", "tmdb_id", "overview"])
+        check = read_csv(spark, root / "overviews_id_check.csv",
+                         ["movieId", "tmdb_id_in_file", "tmdbId_in_links_csv", "status"])
+        # Overviews were matched to TMDb by title search; 201 matched the wrong film. Only
+        # the rows whose TMDb id agrees with links.csv are used.
+        agreed = (
+            overviews.join(check.where(F.col("status") == "agrees").select("movieId"), on="movieId", how="inner")
+            .select("movieId", F.col("overview").alias("_overview"))
+            .dropDuplicates(["movieId"])
+        )
+    else:
+        agreed = spark.createDataFrame([], "movieId string, _overview string")
     tag_text = tags.where(F.col("tag").isNotNull()).groupBy("movieId").agg(
         F.array_join(F.array_sort(F.collect_set(F.lower(F.trim("tag")))), ", ").alias("_tags")
     )
