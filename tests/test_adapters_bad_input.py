@@ -67,3 +67,18 @@ def test_missing_files_are_named(spark, ml100k):
                       [f"dataset.path={ml100k}"])
     with pytest.raises(SourceError, match=r"movielens-100k: .*/ml lacks u\.data \(expected u\.data, u\.item"):
         load_raw(spark, cfg.dataset)
+
+
+def test_cli_names_a_missing_dataset_folder(tmp_path):
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "socialrec", "ingest", "--set", "dataset.name=movielens-100k",
+         "--set", f"dataset.path={tmp_path / 'nowhere'}", "--set", f"storage.root={tmp_path / 'wh'}",
+         "--set", "spark.progress=false"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "nowhere is not a readable folder; expected u.data, u.item, u.user, u.genre in it" in proc.stderr

@@ -7,7 +7,6 @@ import random
 
 import pytest
 from pyspark.ml.evaluation import RankingEvaluator
-from pyspark.sql import functions as F
 
 from socialrec.metrics import ranking_metrics
 

@@ -18,7 +18,7 @@ import sys
 import time
 
 from socialrec.config import ConfigError, load_config
-from socialrec.pipeline import STAGES, format_summary, run_stage
+from socialrec.pipeline import format_summary, run_stage
 
 log = logging.getLogger("socialrec")
 
@@ -100,7 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     except SessionError as exc:
         print(f"socialrec: {exc}", file=sys.stderr)
         return 2
-    result = run_stage(spark, cfg, args.command, run_id=args.run_id)
+    from socialrec.readers import SourceError
+
+    try:
+        result = run_stage(spark, cfg, args.command, run_id=args.run_id)
+    except SourceError as exc:  # a missing dataset folder or file: say which, no traceback
+        print(f"socialrec: {exc}", file=sys.stderr)
+        return 2
     print()
     print(f"socialrec {args.command}: run {result['run_id']} on dataset {cfg.dataset.name} "
           f"in {time.perf_counter() - start:.0f} s")

@@ -8,8 +8,6 @@ Ratings become interactions (event ``rating``; weight the rating, or 1.0 with
 
 from __future__ import annotations
 
-
-
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
