@@ -23,8 +23,10 @@ from socialrec.pipeline import format_summary, run_stage
 log = logging.getLogger("socialrec")
 
 COMMANDS = {
-    "run": "the whole pipeline: ingest, split, recommend, evaluate",
+    "run": "the whole pipeline: ingest, tokenize, word2vec, split, recommend, evaluate",
     "ingest": "load the dataset into the canonical Delta tables (bad rows to rejects)",
+    "tokenize": "tokenise item text into the tokens table (tokenize.engine)",
+    "word2vec": "train word vectors and item vectors (word2vec.engine) on the tokens",
     "split": "split interactions into train/test by evaluation.protocol",
     "recommend": "top-k recommendations per user for each evaluation.models entry",
     "evaluate": "ranking metrics of the run's recommendations into the metrics table",
@@ -116,6 +118,12 @@ def main(argv: list[str] | None = None) -> int:
         for f in c["files"]:
             print(f"    {f['table']:<13} from {f['source']:<45} {f['read']:>9,} read {f['accepted']:>9,} accepted "
                   f"{f['rejected']:>7,} rejected")
+    if "tokenize" in result:
+        t = result["tokenize"]
+        print(f"  tokens: {t['tokens']:,} over {t['items']:,} items ({t['empty']:,} items without a token)")
+    if "word2vec" in result:
+        w = result["word2vec"]
+        print(f"  word2vec ({cfg.word2vec.engine}): {w['words']:,} word vectors, {w['items']:,} item vectors")
     if "split" in result:
         print(f"  split {cfg.evaluation.protocol} (ratio {cfg.evaluation.ratio}, seed {cfg.evaluation.seed}): "
               f"{result['split']['train']:,} train / {result['split']['test']:,} test pairs")

@@ -138,10 +138,40 @@ class EvaluationConfig:
     ratio: float = 0.75
     seed: int = 42
     k: list[int] = field(default_factory=lambda: [10])
-    models: list[str] = field(default_factory=lambda: ["popularity"])
+    models: list[str] = field(default_factory=lambda: ["popularity", "w2v_content"])
     metrics: list[str] = field(
         default_factory=lambda: ["precision", "recall", "ndcg", "map", "mrr", "hit_rate"]
     )
+
+
+@dataclass
+class TokenizeConfig:
+    engine: str = "spark-ml"  # spark-ml | spark-nlp (needs the Spark NLP jar)
+    lowercase: bool = True
+    strip_html: bool = True
+    strip_urls: bool = True
+    stopwords: str = "english"  # a StopWordsRemover language, or none
+    min_token_length: int = 2
+
+
+@dataclass
+class Word2VecConfig:
+    engine: str = "spark"  # spark | gensim
+    vector_size: int = 100
+    window: int = 5
+    min_count: int = 2
+    max_iter: int = 5  # Spark's default is 1
+    partitions: int = 2  # Spark's default is 1; more is faster and less accurate
+    step_size: float = 0.025
+    max_sentence_length: int = 1000
+    seed: int = 42
+    sif_a: float = 0.001
+    max_driver_tokens: int = 20_000_000  # gensim engine: the most tokens collected to the driver
+
+
+@dataclass
+class ContentConfig:
+    variant: str = "mean"  # item vector used by w2v_content: mean | sif
 
 
 @dataclass
@@ -161,6 +191,9 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
+    word2vec: Word2VecConfig = field(default_factory=Word2VecConfig)
+    content: ContentConfig = field(default_factory=ContentConfig)
     recommend: RecommendConfig = field(default_factory=RecommendConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
@@ -173,7 +206,7 @@ class Config:
 
 PROTOCOLS = ("random", "stratified", "chrono")
 METRIC_NAMES = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate")
-MODELS = ("popularity",)
+MODELS = ("popularity", "w2v_content")
 DATASETS = ("synthetic", "movielens-100k", "movielens-latest", "lastfm-hetrec", "stackexchange", "files")
 FILE_TABLES = ("users", "items", "interactions", "edges")
 FILE_FORMATS = ("csv", "json", "parquet")
@@ -352,6 +385,22 @@ def validate(cfg: Config) -> None:
             bad("evaluation.metrics", f"unknown metric {m!r}; known: {', '.join(METRIC_NAMES)}")
     if cfg.recommend.k < max(ev.k):
         bad("recommend.k", f"must be at least the largest evaluation.k ({max(ev.k)}), got {cfg.recommend.k}")
+    if cfg.tokenize.engine not in ("spark-ml", "spark-nlp"):
+        bad("tokenize.engine", f"{cfg.tokenize.engine!r} is not one of spark-ml, spark-nlp")
+    if cfg.tokenize.min_token_length < 1:
+        bad("tokenize.min_token_length", "must be at least 1")
+    w = cfg.word2vec
+    if w.engine not in ("spark", "gensim"):
+        bad("word2vec.engine", f"{w.engine!r} is not one of spark, gensim")
+    for name in ("vector_size", "window", "min_count", "max_iter", "partitions", "max_sentence_length"):
+        if getattr(w, name) < 1:
+            bad(f"word2vec.{name}", f"must be at least 1, got {getattr(w, name)}")
+    if not 0 < w.step_size < 1:
+        bad("word2vec.step_size", f"must be between 0 and 1, got {w.step_size}")
+    if w.sif_a <= 0:
+        bad("word2vec.sif_a", f"must be positive, got {w.sif_a}")
+    if cfg.content.variant not in ("mean", "sif"):
+        bad("content.variant", f"{cfg.content.variant!r} is not one of mean, sif")
     if cfg.spark.shuffle_partitions < 1:
         bad("spark.shuffle_partitions", "must be at least 1")
     if cfg.jars.mode not in JAR_MODES:

@@ -16,19 +16,34 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from socialrec import columns as C
-from socialrec.config import Config, DatasetConfig
+from socialrec.config import Config, DatasetConfig, TokenizeConfig, Word2VecConfig
+from socialrec.content import recommend_by_content
 from socialrec.ingest import validate
 from socialrec.metrics import ranking_metrics
 from socialrec.popularity import recommend_popular
 from socialrec.runs import Timer, new_run_id, record_run
-from socialrec.schemas import EDGES, INTERACTIONS, ITEMS, METRICS, RECOMMENDATIONS, REJECTS, SPLITS, USERS
+from socialrec.schemas import (
+    EDGES,
+    INTERACTIONS,
+    ITEM_W2V,
+    ITEMS,
+    METRICS,
+    RECOMMENDATIONS,
+    REJECTS,
+    SPLITS,
+    TOKENS,
+    USERS,
+    WORD_VECTORS,
+)
+from socialrec.tokenize import tokenize
+from socialrec.word2vec import item_vectors, train_word_vectors
 from socialrec.sources import load_raw
 from socialrec.split import split, to_pairs
 from socialrec.storage import Storage
 
 log = logging.getLogger(__name__)
 
-STAGES = ("ingest", "split", "recommend", "evaluate")
+STAGES = ("ingest", "tokenize", "word2vec", "split", "recommend", "evaluate")
 
 
 # --------------------------------------------------------------------------- stages
@@ -56,6 +71,49 @@ def ingest_stage(spark: SparkSession, storage: Storage, dataset: DatasetConfig) 
         counts[table.name] = storage.read(spark, table, dataset.name).count()
         log.info("ingest: %s has %d rows for dataset %s", table.name, counts[table.name], dataset.name)
     return {"tables": counts, "files": files}
+
+
+def tokenize_stage(spark: SparkSession, storage: Storage, *, dataset: str, tok: TokenizeConfig) -> dict[str, int]:
+    """Tokenise every item's title and text; sync the dataset's ``tokens`` slice."""
+    items = storage.read(spark, ITEMS, dataset)
+    toks = tokenize(items, engine=tok.engine, lowercase=tok.lowercase, strip_html=tok.strip_html,
+                    strip_urls=tok.strip_urls, stopwords=tok.stopwords, min_token_length=tok.min_token_length)
+    toks = toks.withColumn(C.DATASET, F.lit(dataset)).withColumn("engine", F.lit(tok.engine))
+    storage.merge(toks, TOKENS, scope={C.DATASET: dataset})
+    row = storage.read(spark, TOKENS, dataset).agg(
+        F.count(F.lit(1)).alias("items"), F.sum("n_tokens").alias("tokens"),
+        F.sum(F.when(F.col("n_tokens") == 0, 1).otherwise(0)).alias("empty")).first()
+    out = {"items": row["items"], "tokens": int(row["tokens"] or 0), "empty": int(row["empty"] or 0)}
+    log.info("tokenize: %d items, %d tokens; %d items have no token (empty, emoji or stop words only)",
+             out["items"], out["tokens"], out["empty"])
+    return out
+
+
+def word2vec_stage(spark: SparkSession, storage: Storage, *, dataset: str, w2v: Word2VecConfig) -> dict[str, int]:
+    """Train word vectors on the dataset's tokens; sync ``word_vectors`` and ``item_w2v``
+    (variants mean and sif) for this engine."""
+    toks = storage.read(spark, TOKENS, dataset)
+    if toks.limit(1).count() == 0:
+        raise RuntimeError(f"no tokens for dataset {dataset!r}; run `socialrec tokenize` (or `socialrec run`) first")
+    words = train_word_vectors(
+        toks, engine=w2v.engine, vector_size=w2v.vector_size, window=w2v.window, min_count=w2v.min_count,
+        max_iter=w2v.max_iter, partitions=w2v.partitions, step_size=w2v.step_size,
+        max_sentence_length=w2v.max_sentence_length, seed=w2v.seed, max_driver_tokens=w2v.max_driver_tokens)
+    scope = {C.DATASET: dataset, "engine": w2v.engine}
+    storage.merge(words.withColumn(C.DATASET, F.lit(dataset)).withColumn("engine", F.lit(w2v.engine)),
+                  WORD_VECTORS, scope=scope)
+    stored = storage.read(spark, WORD_VECTORS, dataset).where(F.col("engine") == w2v.engine)
+    vecs = None
+    for variant in ("mean", "sif"):
+        v = item_vectors(toks, stored, variant=variant, sif_a=w2v.sif_a).withColumn("variant", F.lit(variant))
+        vecs = v if vecs is None else vecs.unionByName(v)
+    storage.merge(vecs.withColumn(C.DATASET, F.lit(dataset)).withColumn("engine", F.lit(w2v.engine)),
+                  ITEM_W2V, scope=scope)
+    out = {"words": stored.count(),
+           "items": storage.read(spark, ITEM_W2V, dataset).where(
+               (F.col("engine") == w2v.engine) & (F.col("variant") == "mean")).count()}
+    log.info("word2vec: %d word vectors, %d item vectors (%s engine)", out["words"], out["items"], w2v.engine)
+    return out
 
 
 def split_stage(
@@ -107,6 +165,8 @@ def recommend_stage(
     seed: int,
     models: list[str],
     k: int,
+    w2v_engine: str = "spark",
+    w2v_variant: str = "mean",
 ) -> dict[str, int]:
     """Top-k per user for each model, trained on the split's train part."""
     train, test = _train_test(spark, storage, dataset, protocol, seed)
@@ -116,6 +176,14 @@ def recommend_stage(
         if model == "popularity":
             recs = recommend_popular(train, users, k)
             recs = recs.withColumn("components", F.create_map(F.lit("popularity"), F.col(C.SCORE)))
+        elif model == "w2v_content":
+            vecs = storage.read(spark, ITEM_W2V, dataset).where(
+                (F.col("engine") == w2v_engine) & (F.col("variant") == w2v_variant))
+            if vecs.limit(1).count() == 0:
+                raise RuntimeError(f"w2v_content: no {w2v_variant} item vectors from the {w2v_engine} engine for "
+                                   f"dataset {dataset!r}; run `socialrec word2vec` first")
+            recs = recommend_by_content(train, vecs, k)
+            recs = recs.withColumn("components", F.create_map(F.lit("w2v_cosine"), F.col(C.SCORE)))
         else:  # validated by config; new models plug in here
             raise ValueError(f"evaluation.models: unknown model {model!r}")
         recs = (
@@ -203,13 +271,18 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
             with timer.stage(stage):
                 if stage == "ingest":
                     result["ingest"] = ingest_stage(spark, storage, cfg.dataset)
+                elif stage == "tokenize":
+                    result["tokenize"] = tokenize_stage(spark, storage, dataset=cfg.dataset.name, tok=cfg.tokenize)
+                elif stage == "word2vec":
+                    result["word2vec"] = word2vec_stage(spark, storage, dataset=cfg.dataset.name, w2v=cfg.word2vec)
                 elif stage == "split":
                     result["split"] = split_stage(spark, storage, dataset=cfg.dataset.name, protocol=ev.protocol,
                                                   ratio=ev.ratio, seed=ev.seed)
                 elif stage == "recommend":
                     result["recommend"] = recommend_stage(spark, storage, run_id=run_id, dataset=cfg.dataset.name,
                                                           protocol=ev.protocol, seed=ev.seed, models=ev.models,
-                                                          k=cfg.recommend.k)
+                                                          k=cfg.recommend.k, w2v_engine=cfg.word2vec.engine,
+                                                          w2v_variant=cfg.content.variant)
                 elif stage == "evaluate":
                     metrics = evaluate_stage(spark, storage, run_id=run_id, dataset=cfg.dataset.name,
                                              protocol=ev.protocol, seed=ev.seed, models=ev.models, ks=ev.k,

@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import (
     ArrayType,
     DoubleType,
+    FloatType,
     IntegerType,
     LongType,
     MapType,
@@ -204,9 +205,55 @@ RUNS = Table(
     keys=(C.RUN_ID,),
 )
 
+TOKENS = Table(
+    "tokens",
+    StructType(
+        [
+            _f(C.DATASET, StringType(), False),
+            _f(C.ITEM, StringType(), False),
+            _f("engine", StringType(), False),
+            _f("tokens", ArrayType(StringType()), False),
+            _f("n_tokens", IntegerType(), False),
+        ]
+    ),
+    keys=(C.DATASET, C.ITEM),
+    partition_by=(C.DATASET,),
+)
+
+WORD_VECTORS = Table(
+    "word_vectors",
+    StructType(
+        [
+            _f(C.DATASET, StringType(), False),
+            _f("engine", StringType(), False),
+            _f("word", StringType(), False),
+            _f("vector", ArrayType(FloatType()), False),
+            _f("count", LongType(), False),
+        ]
+    ),
+    keys=(C.DATASET, "engine", "word"),
+    partition_by=(C.DATASET,),
+)
+
+ITEM_W2V = Table(
+    "item_w2v",
+    StructType(
+        [
+            _f(C.DATASET, StringType(), False),
+            _f("engine", StringType(), False),
+            _f("variant", StringType(), False),
+            _f(C.ITEM, StringType(), False),
+            _f("vector", ArrayType(FloatType()), False),
+        ]
+    ),
+    keys=(C.DATASET, "engine", "variant", C.ITEM),
+    partition_by=(C.DATASET,),
+)
+
 TABLES: dict[str, Table] = {
     t.name: t
-    for t in (USERS, ITEMS, INTERACTIONS, EDGES, REJECTS, SPLITS, RECOMMENDATIONS, METRICS, RUNS)
+    for t in (USERS, ITEMS, INTERACTIONS, EDGES, REJECTS, SPLITS, RECOMMENDATIONS, METRICS, RUNS, TOKENS,
+              WORD_VECTORS, ITEM_W2V)
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 from pyspark.sql import SparkSession
 
@@ -90,6 +91,9 @@ def get_spark(spark: SparkConfig, jars: JarsConfig) -> SparkSession:
         for key in ("spark.sql.extensions", "spark.sql.catalog.spark_catalog"):
             builder = builder.config(key, wanted[key])
     else:
+        # Python workers run the driver's interpreter (the venv with numpy, pandas, torch)
+        # unless the user chose another.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         if spark.master:
             builder = builder.master(spark.master)
         for key, value in wanted.items():
