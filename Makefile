@@ -7,7 +7,7 @@ export PYTHONPATH := $(CURDIR)/lib
 export PYSPARK_PYTHON := $(CURDIR)/.venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-all bench wheel clean
+.PHONY: setup demo test test-all bench bench-text wheel clean
 
 setup:
 	@bash scripts/setup.sh
@@ -23,6 +23,9 @@ test-all: setup
 
 bench: setup
 	$(PY) -m bench $(ARGS)
+
+bench-text: setup
+	$(PY) -m bench.text $(ARGS)
 
 wheel: setup
 	$(PY) -m pip wheel --no-deps -w dist .

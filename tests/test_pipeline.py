@@ -42,14 +42,20 @@ def test_tables_and_results(spark, cfg, first_run):
     reasons = {r.reason.split(":")[0] for r in storage.read(spark, "rejects").collect()}
     assert {"missing user_id", "unknown event kind", "unparseable timestamp", "timestamp before 1970",
             "unknown item", "self edge"} <= reasons
-    recs = storage.read(spark, "recommendations").where("run_id = 'run-a'")
+    recs = storage.read(spark, "recommendations").where("run_id = 'run-a' and model = 'popularity'")
     per_user = recs.groupBy("user_id").agg(F.count("*").alias("n"), F.min("rank").alias("lo"),
                                            F.max("rank").alias("hi"))
     assert per_user.where("n != 10 or lo != 1 or hi != 10").count() == 0
     # Seen-in-train items are never recommended.
     train = storage.read(spark, "splits").where("part = 'train'")
     assert recs.join(train, ["user_id", "item_id"]).count() == 0
-    metrics = {(r.metric, r.k): r.value for r in storage.read(spark, "metrics").where("run_id = 'run-a'").collect()}
+    all_metrics = storage.read(spark, "metrics").where("run_id = 'run-a'")
+    metrics = {(r.metric, r.k): r.value for r in all_metrics.where("model = 'popularity'").collect()}
+    content = {(r.metric, r.k): r.value for r in all_metrics.where("model = 'w2v_content'").collect()}
+    assert set(content) == set(metrics) and 0 < content[("ndcg", 10)] < 1
+    words = {r.metric for r in all_metrics.where("model = 'w2v-spark' and split = 'word2vec'").collect()}
+    # The generated network's words cover almost no analogy question: that score is not written.
+    assert {"wordsim353_spearman", "wordsim353_oov_ratio"} <= words and "analogy_accuracy" not in words
     assert set(metrics) == {(m, k) for m in ("precision", "recall", "ndcg", "map", "mrr", "hit_rate") for k in (5, 10)}
     assert 0 < metrics[("ndcg", 10)] < 1 and metrics[("hit_rate", 10)] >= metrics[("hit_rate", 5)]
     assert "popularity" in format_summary(first_run["metrics"])
@@ -60,21 +66,24 @@ def test_tables_are_readable_by_another_delta_reader(cfg, first_run):
     storage = Storage(cfg.storage.root)
     recs = deltalake.DeltaTable(storage.location("recommendations")).to_pandas()
     metrics = deltalake.DeltaTable(storage.location("metrics")).to_pandas()
-    assert len(recs[recs.run_id == "run-a"]) == 300 * 10
+    assert len(recs[(recs.run_id == "run-a") & (recs.model == "popularity")]) == 300 * 10
+    assert set(recs[recs.run_id == "run-a"].model) == {"popularity", "w2v_content"}
     assert set(metrics.columns) >= {"run_id", "dataset", "split", "model", "segment", "metric", "k", "value"}
-    assert (metrics.split == "stratified").all() and (metrics.dataset == "synthetic").all()
+    ranking = metrics[metrics.split != "word2vec"]
+    assert (ranking.split == "stratified").all() and (metrics.dataset == "synthetic").all()
 
 
 def test_rerun_with_the_same_run_id_leaves_identical_tables(spark, cfg, first_run):
     storage = Storage(cfg.storage.root)
-    tables = ("users", "items", "interactions", "edges", "rejects", "splits", "recommendations", "metrics")
+    tables = ("users", "items", "interactions", "edges", "rejects", "splits", "recommendations", "metrics",
+              "tokens", "word_vectors", "item_w2v")
     before = {t: _snapshot(spark, storage, t) for t in tables}
     run_stage(spark, cfg, "run", run_id="run-a")
     for t in tables:
         assert _snapshot(spark, storage, t) == before[t], t
     runs = storage.read(spark, "runs").where("run_id = 'run-a'").collect()
     assert len(runs) == 1 and runs[0].status == "succeeded"
-    assert set(runs[0].timings) == {"ingest", "split", "recommend", "evaluate"}
+    assert set(runs[0].timings) == {"ingest", "tokenize", "word2vec", "split", "recommend", "evaluate"}
     assert '"protocol": "stratified"' in runs[0].config
 
 
@@ -83,8 +92,9 @@ def test_single_stages_and_a_new_run(spark, cfg, first_run):
     out = run_stage(spark, cfg, "recommend", run_id="run-b")
     assert out["recommend"]["popularity"] == 3000
     run_stage(spark, cfg, "evaluate", run_id="run-b")
-    a = {(r.metric, r.k): r.value for r in storage.read(spark, "metrics").where("run_id = 'run-a'").collect()}
-    b = {(r.metric, r.k): r.value for r in storage.read(spark, "metrics").where("run_id = 'run-b'").collect()}
+    q = "model = 'popularity' and run_id = "
+    a = {(r.metric, r.k): r.value for r in storage.read(spark, "metrics").where(q + "'run-a'").collect()}
+    b = {(r.metric, r.k): r.value for r in storage.read(spark, "metrics").where(q + "'run-b'").collect()}
     assert a == b  # same split, same deterministic model
 
 
@@ -108,5 +118,5 @@ def test_cli_help_lists_the_stages():
     proc = subprocess.run([sys.executable, "-m", "socialrec", "--help"], capture_output=True, text=True,
                           cwd=ROOT, timeout=120)
     assert proc.returncode == 0
-    for cmd in ("run", "ingest", "split", "recommend", "evaluate"):
+    for cmd in ("run", "ingest", "tokenize", "word2vec", "split", "recommend", "evaluate"):
         assert cmd in proc.stdout

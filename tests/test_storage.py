@@ -79,3 +79,18 @@ def test_conform_projects_and_casts(spark):
 def test_unknown_table_is_an_error(storage):
     with pytest.raises(KeyError, match="unknown table 'userz'"):
         storage.location("userz")
+
+
+def test_float_noise_is_not_a_change(spark, storage):
+    from socialrec.schemas import ITEM_W2V
+
+    def vecs(v):
+        return spark.createDataFrame([("d", "spark", "mean", "i1", v)],
+                                     "dataset string, engine string, variant string, item_id string, vector array<float>")
+
+    storage.merge(vecs([0.5, 0.25]), ITEM_W2V, scope={"dataset": "d"})
+    storage.merge(vecs([0.5000001, 0.25]), ITEM_W2V, scope={"dataset": "d"})  # float32 rounding noise
+    last = DeltaTable.forPath(spark, storage.location(ITEM_W2V)).history(1).first().operationMetrics
+    assert last["numTargetRowsUpdated"] == "0"
+    storage.merge(vecs([0.6, 0.25]), ITEM_W2V, scope={"dataset": "d"})  # a real change
+    assert storage.read(spark, ITEM_W2V).first().vector == pytest.approx([0.6, 0.25])

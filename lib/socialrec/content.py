@@ -1,7 +1,7 @@
 """Content recommenders over item vectors (``w2v_content``; later the transformer ones).
 
-A user's profile is the interaction-weighted mean of the vectors of the items they
-engaged with in train; items score by cosine similarity to the profile; seen items are
+A user's profile is the interaction-weighted mean of the (L2-normalised) vectors of the
+items they engaged with in train; items score by cosine similarity to the profile; seen items are
 removed; each recommendation names the seen item it is most similar to.
 
 Scoring is blockwise: the item matrix (catalogue x dim, float32, L2-normalised) is
@@ -14,23 +14,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from pyspark.ml.functions import array_to_vector, vector_to_array
-from pyspark.ml.stat import Summarizer
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from socialrec import columns as C
 
 OUT_SCHEMA = "user_id string, item_id string, rank int, score double, explanation string"
-
-
-def user_profiles(train: DataFrame, item_vecs: DataFrame, *, col_user: str = C.USER, col_item: str = C.ITEM,
-                  col_weight: str = C.WEIGHT) -> DataFrame:
-    """(user, profile array<float>): weighted mean of the user's train item vectors."""
-    joined = train.select(col_user, col_item, col_weight).join(
-        item_vecs.select(col_item, array_to_vector("vector").alias("_v")), on=col_item, how="inner")
-    return joined.groupBy(col_user).agg(Summarizer.mean(F.col("_v"), F.col(col_weight)).alias("_p")).select(
-        col_user, vector_to_array("_p", "float32").alias("profile"))
 
 
 def recommend_by_content(train: DataFrame, item_vecs: DataFrame, k: int = 10, *, col_user: str = C.USER,
@@ -46,23 +35,30 @@ def recommend_by_content(train: DataFrame, item_vecs: DataFrame, k: int = 10, *,
     mat = np.divide(mat, norms, out=np.zeros_like(mat), where=norms > 0)
     b_ids, b_mat = spark.sparkContext.broadcast(ids), spark.sparkContext.broadcast(mat)
 
-    seen = train.groupBy(col_user).agg(F.collect_set(col_item).alias("seen"))
-    profiles = user_profiles(train, item_vecs, col_user=col_user, col_item=col_item, col_weight=col_weight)
-    users = profiles.join(seen, on=col_user, how="left").select(
-        F.col(col_user).alias("user_id"), "profile", "seen")
+    users = train.groupBy(col_user).agg(
+        F.collect_list(F.struct(F.col(col_item).alias("item"), F.col(col_weight).cast("double").alias("w")))
+        .alias("history")
+    ).select(F.col(col_user).alias("user_id"), "history")
 
     def score(batches):
         ids_, m = b_ids.value, b_mat.value
+        m64 = m.astype(np.float64)  # once per Python worker task, not per user
         index = {item: i for i, item in enumerate(ids_)}
         for pdf in batches:
             out = []
-            for user, prof, seen_items in zip(pdf["user_id"], pdf["profile"], pdf["seen"]):
-                p = np.asarray(prof, dtype=np.float32)
-                n = np.linalg.norm(p)
-                if n == 0 or len(m) == 0:
+            for user, history in zip(pdf["user_id"], pdf["history"]):
+                # Sorted by item id and summed in float64: the same profile whatever order
+                # the history arrived in, so reruns give identical scores.
+                hist = sorted((h["item"], h["w"]) for h in history)
+                seen_idx = [index[item] for item, _ in hist if item in index]
+                if not seen_idx or len(m) == 0:
                     continue
-                s = m @ (p / n)
-                seen_idx = [index[x] for x in (seen_items if seen_items is not None else []) if x in index]
+                w = np.array([wt for item, wt in hist if item in index], dtype=np.float64)
+                p = w @ m64[seen_idx]
+                n = np.linalg.norm(p)
+                if n == 0:
+                    continue
+                s = m64 @ (p / n)
                 s[seen_idx] = -np.inf
                 kk = min(k, len(s) - len(seen_idx))
                 if kk <= 0:

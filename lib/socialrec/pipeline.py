@@ -89,7 +89,8 @@ def tokenize_stage(spark: SparkSession, storage: Storage, *, dataset: str, tok: 
     return out
 
 
-def word2vec_stage(spark: SparkSession, storage: Storage, *, dataset: str, w2v: Word2VecConfig) -> dict[str, int]:
+def word2vec_stage(spark: SparkSession, storage: Storage, *, dataset: str, w2v: Word2VecConfig,
+                   run_id: str | None = None) -> dict:
     """Train word vectors on the dataset's tokens; sync ``word_vectors`` and ``item_w2v``
     (variants mean and sif) for this engine."""
     toks = storage.read(spark, TOKENS, dataset)
@@ -113,7 +114,30 @@ def word2vec_stage(spark: SparkSession, storage: Storage, *, dataset: str, w2v: 
            "items": storage.read(spark, ITEM_W2V, dataset).where(
                (F.col("engine") == w2v.engine) & (F.col("variant") == "mean")).count()}
     log.info("word2vec: %d word vectors, %d item vectors (%s engine)", out["words"], out["items"], w2v.engine)
+    if run_id is not None:
+        out["quality"] = _word_quality_metrics(spark, storage, stored, run_id=run_id, dataset=dataset,
+                                               engine=w2v.engine)
     return out
+
+
+def _word_quality_metrics(spark, storage, word_vectors: DataFrame, *, run_id, dataset, engine) -> dict:
+    """WordSim-353 and analogy scores of the word vectors, as rows of ``metrics``."""
+    import numpy as np
+
+    from socialrec.quality import word_quality
+
+    rows = word_vectors.orderBy(F.desc("count")).limit(200_000).select("word", "vector").collect()  # bounded
+    q = word_quality([r.word for r in rows], np.array([r.vector for r in rows], dtype=np.float32))
+    recs = [
+        (run_id, dataset, "word2vec", f"w2v-{engine}", "words", name, 0, float(value),
+         int(q["analogy_questions"]) if name.startswith("analogy") else None)
+        for name, value in q.items()
+        if name != "analogy_questions" and not np.isnan(value)  # no coverage: no score, only the OOV row
+    ]
+    df = spark.createDataFrame(recs, METRICS.schema)
+    storage.merge(df, METRICS)
+    log.info("word2vec quality: %s", ", ".join(f"{k} {v:.3f}" for k, v in q.items()))
+    return q
 
 
 def split_stage(
@@ -231,8 +255,9 @@ def evaluate_stage(
     out = frames[0]
     for f in frames[1:]:
         out = out.unionByName(f)
-    storage.merge(out, METRICS, scope={C.RUN_ID: run_id})
-    return storage.read(spark, METRICS).where(F.col(C.RUN_ID) == run_id)
+    for model in models:
+        storage.merge(out.where(F.col(C.MODEL) == model), METRICS, scope={C.RUN_ID: run_id, C.MODEL: model})
+    return storage.read(spark, METRICS).where((F.col(C.RUN_ID) == run_id) & F.col(C.MODEL).isin(*models))
 
 
 # --------------------------------------------------------------------------- runner
@@ -274,7 +299,8 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
                 elif stage == "tokenize":
                     result["tokenize"] = tokenize_stage(spark, storage, dataset=cfg.dataset.name, tok=cfg.tokenize)
                 elif stage == "word2vec":
-                    result["word2vec"] = word2vec_stage(spark, storage, dataset=cfg.dataset.name, w2v=cfg.word2vec)
+                    result["word2vec"] = word2vec_stage(spark, storage, dataset=cfg.dataset.name, w2v=cfg.word2vec,
+                                                        run_id=run_id)
                 elif stage == "split":
                     result["split"] = split_stage(spark, storage, dataset=cfg.dataset.name, protocol=ev.protocol,
                                                   ratio=ev.ratio, seed=ev.seed)

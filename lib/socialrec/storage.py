@@ -14,11 +14,16 @@ from pathlib import Path
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.types import MapType
+from pyspark.sql.types import ArrayType, DoubleType, FloatType, MapType
 
 from socialrec.schemas import TABLES, Table, conform
 
 log = logging.getLogger(__name__)
+
+# Relative difference below which a float is "unchanged" for MERGE: reruns recompute
+# scores and vectors whose last digits depend on summation order (Spark aggregations,
+# BLAS), and such noise must not rewrite rows.
+FLOAT_TOL = 1e-6
 
 
 def _sql_literal(value) -> str:
@@ -92,7 +97,8 @@ class Storage:
     ) -> None:
         """Upsert ``df`` into ``table`` on its key columns.
 
-        Rows whose keys exist are updated only where a value changed; new keys are
+        Rows whose keys exist are updated only where a value changed (floats: beyond a
+        relative ``FLOAT_TOL``, i.e. not by summation-order noise); new keys are
         inserted. With ``scope`` (e.g. ``{"dataset": "synthetic"}``) the write is a full
         sync of that slice: target rows in the scope whose keys are absent from ``df``
         are deleted, so the slice ends up equal to ``df``. ``df`` must have unique keys.
@@ -109,10 +115,20 @@ class Storage:
         others = [c for c in table.columns if c not in keys]
         maps = {f.name for f in table.schema.fields if isinstance(f.dataType, MapType)}
 
-        def same(c: str) -> str:  # maps have no equality in Spark SQL: compare as JSON
-            if c in maps:
-                return f"to_json(t.`{c}`) <=> to_json(s.`{c}`)"
-            return f"t.`{c}` <=> s.`{c}`"
+        floats = {f.name for f in table.schema.fields if isinstance(f.dataType, (DoubleType, FloatType))}
+        float_arrays = {f.name for f in table.schema.fields
+                        if isinstance(f.dataType, ArrayType) and isinstance(f.dataType.elementType, (DoubleType, FloatType))}
+
+        def same(c: str) -> str:
+            t, s_ = f"t.`{c}`", f"s.`{c}`"
+            if c in maps:  # maps have no equality in Spark SQL: compare as JSON
+                return f"to_json({t}) <=> to_json({s_})"
+            if c in floats:  # float noise (summation order, BLAS) is not a change
+                return f"({t} <=> {s_} OR abs({t} - {s_}) <= {FLOAT_TOL} * greatest(1D, abs({t})))"
+            if c in float_arrays:
+                return (f"({t} <=> {s_} OR (size({t}) = size({s_}) AND aggregate(zip_with({t}, {s_}, "
+                        f"(a, b) -> abs(a - b) <= {FLOAT_TOL} * greatest(1D, abs(a))), true, (x, y) -> x AND y)))")
+            return f"{t} <=> {s_}"
 
         changed = " OR ".join(f"NOT ({same(c)})" for c in others) or None
         merge = self._delta(spark, table).alias("t").merge(src.alias("s"), on)

@@ -5,7 +5,10 @@
   socialrec sets ``max_iter`` 5 and ``partitions`` from conf (more partitions train
   faster but average their models each iteration, so quality drops as they grow). Spark
   also refuses a model whose vocabulary size x vector size reaches Int.MaxValue / 8;
-  ``check_spark_limit`` says so before training, naming both numbers.
+  ``check_spark_limit`` says so before training, naming both numbers. With more than one
+  partition, Spark sums the partitions' updates in shuffle-fetch order, so two runs on
+  the same tokens differ in the last digits (and rankings built on them may swap near
+  ties); ``partitions: 1`` gives bit-identical reruns.
 * ``gensim`` — gensim 4 skip-gram on the driver, for corpora that fit one machine: the
   tokens are collected (refused above ``max_driver_tokens``), trained with all cores,
   and the vectors returned as a DataFrame.
