@@ -116,6 +116,23 @@ def read_csv(spark: SparkSession, path: str | Path, columns: list[str], *, encod
     return df.withColumn(ERROR, error).withColumn(C.SOURCE, F.lit(Path(path).name)).drop("_corrupt")
 
 
+def users_from_ids(id_frames: list[DataFrame], source: str) -> DataFrame:
+    """Raw users for sources without a user file: the distinct ids that ``id_frames``
+    (one column ``user_id`` each) mention; a numeric id doubles as the row number."""
+    ids = id_frames[0]
+    for f in id_frames[1:]:
+        ids = ids.unionByName(f)
+    return (
+        ids.where(F.col(C.USER).isNotNull() & (F.trim(C.USER) != ""))
+        .distinct()
+        .select(
+            C.USER,
+            F.lit(source).alias(C.SOURCE),
+            F.coalesce(F.col(C.USER).try_cast("long"), F.abs(F.xxhash64(C.USER))).alias(C.ROW),
+        )
+    )
+
+
 def _regex_literal(sep: str) -> str:
     return "".join("\\" + ch if ch in r".^$*+?{}[]\|()" else ch for ch in sep)
 

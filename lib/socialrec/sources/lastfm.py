@@ -16,7 +16,7 @@ from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
 
 from socialrec import columns as C
-from socialrec.readers import read_lines, require_files, split_fields
+from socialrec.readers import read_lines, require_files, split_fields, users_from_ids
 from socialrec.synthetic import RawTables
 
 FILES = ["user_artists.dat", "artists.dat", "user_friends.dat", "tags.dat", "user_taggedartists.dat"]
@@ -69,15 +69,9 @@ def lastfm_hetrec(spark: SparkSession, path: str | None) -> RawTables:
     )
     edges = friends.withColumn(C.KIND, F.lit("friend"))
     # Users: everyone who plays, tags or has a friend (HetRec has no user file).
-    users = (
-        plays.select(F.col("user_id")).unionByName(tagged.select("user_id"))
-        .unionByName(friends.select(F.col("src").alias("user_id"))).unionByName(friends.select(F.col("dst").alias("user_id")))
-        .where(F.col("user_id").isNotNull() & (F.trim("user_id") != ""))
-        .distinct()
-        .select(
-            C.USER,
-            F.lit("user_artists.dat+user_taggedartists.dat+user_friends.dat (user ids)").alias(C.SOURCE),
-            F.coalesce(F.col(C.USER).try_cast("long"), F.abs(F.xxhash64(C.USER))).alias(C.ROW),
-        )
+    users = users_from_ids(
+        [plays.select("user_id"), tagged.select("user_id"), friends.select(F.col("src").alias("user_id")),
+         friends.select(F.col("dst").alias("user_id"))],
+        "user_artists.dat+user_taggedartists.dat+user_friends.dat (user ids)",
     )
     return RawTables(users=users, items=items, interactions=interactions, edges=edges)

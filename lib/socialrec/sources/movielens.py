@@ -12,7 +12,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from socialrec import columns as C
-from socialrec.readers import read_csv, read_lines, require_files, split_fields
+from socialrec.readers import read_csv, read_lines, require_files, split_fields, users_from_ids
 from socialrec.synthetic import RawTables
 
 ML100K_FILES = ["u.data", "u.item", "u.user", "u.genre"]
@@ -139,14 +139,6 @@ def movielens_latest(spark: SparkSession, path: str | None, *, rating_weight: st
     )
     interactions = rate.unionByName(tagged)
     # No user file: the users are the ids that rate or tag (numeric ids double as row ids).
-    users = (
-        ratings.select(F.col("userId").alias(C.USER)).unionByName(tags.select(F.col("userId").alias(C.USER)))
-        .where(F.col(C.USER).isNotNull())
-        .distinct()
-        .select(
-            C.USER,
-            F.lit("ratings.csv+tags.csv (user ids)").alias(C.SOURCE),
-            F.coalesce(F.col(C.USER).try_cast("long"), F.abs(F.xxhash64(C.USER))).alias(C.ROW),
-        )
-    )
+    users = users_from_ids([ratings.select(F.col("userId").alias(C.USER)), tags.select(F.col("userId").alias(C.USER))],
+                           "ratings.csv+tags.csv (user ids)")
     return RawTables(users=users, items=items, interactions=interactions, edges=None)
