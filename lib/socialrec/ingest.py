@@ -13,6 +13,7 @@ Only Spark built-ins are used.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -45,6 +46,13 @@ class Ingested:
     edges: DataFrame
     rejects: DataFrame
     stats: DataFrame  # per (table, source): read, accepted, rejected
+    persisted: list[DataFrame] = dc_field(default_factory=list)
+
+    def release(self) -> None:
+        """Unpersist the validated frames once the tables are written."""
+        for df in self.persisted:
+            df.unpersist()
+        self.persisted.clear()
 
 
 def parse_ts(col: Column) -> Column:
@@ -91,6 +99,7 @@ def _split(
     raw_cols: list[str],
     typed: dict[str, Column],
     dedupe_on: list[str],
+    persisted: list[DataFrame],
 ) -> tuple[DataFrame, DataFrame, DataFrame]:
     """Apply ``rules`` then key de-duplication; return (accepted typed rows, rejects, per-source counts)."""
     if ERROR in df.columns:  # the reader could not cut the line into fields
@@ -122,6 +131,11 @@ def _split(
     checked = checked.withColumn(
         "_reason", F.when(dup, F.concat(F.lit("duplicate of "), F.col("_first"))).otherwise(F.col("_reason"))
     ).withColumn("_field", F.when(dup, F.lit(",".join(dedupe_on))).otherwise(F.col("_field")))
+    # Persisted: three consumers (the table, the rejects, the per-file counts) and, for
+    # users and items, the reference checks of the tables after them; released by
+    # ``Ingested.release`` once everything is written.
+    checked = checked.persist()
+    persisted.append(checked)
     accepted = conform(checked.where(F.col("_reason").isNull()).withColumn(C.DATASET, F.lit(dataset)), table)
     rejected = checked.where(F.col("_reason").isNotNull()).select(
         F.lit(dataset).alias(C.DATASET),
@@ -162,7 +176,10 @@ def validate(
     event_weights: dict[str, float],
     edge_kinds: list[str],
 ) -> Ingested:
-    """Validate raw tables into canonical ones plus rejects (see module docstring)."""
+    """Validate raw tables into canonical ones plus rejects (see module docstring).
+
+    The validated frames are persisted; call ``release()`` on the result when done."""
+    persisted: list[DataFrame] = []
     # ------------------------------------------------------------- users
     u = raw.users
     users, rej_users, st_users = _split(
@@ -179,6 +196,7 @@ def validate(
             C.CREATED_AT: parse_ts(_col_or_null(u, C.CREATED_AT)),
         },
         dedupe_on=[C.USER],
+        persisted=persisted,
     )
 
     # ------------------------------------------------------------- items
@@ -214,6 +232,7 @@ def validate(
             C.CONTENT_HASH: F.sha2(F.concat_ws("\u0001", F.coalesce(title, F.lit("")), F.coalesce(text, F.lit(""))), 256),
         },
         dedupe_on=[C.ITEM],
+        persisted=persisted,
     )
 
     # ------------------------------------------------------------- interactions
@@ -256,6 +275,7 @@ def validate(
             C.DETAIL: _col_or_null(ia, C.DETAIL),
         },
         dedupe_on=[C.USER, C.ITEM, C.EVENT, C.TS, C.DETAIL],
+        persisted=persisted,
     )
 
     # ------------------------------------------------------------- edges
@@ -294,6 +314,8 @@ def validate(
                 C.TS: parse_ts(e_ts_raw),
             },
             dedupe_on=[C.SRC, C.DST, C.KIND],
+            persisted=persisted,
+        persisted=persisted,
         )
     else:
         spark = raw.users.sparkSession
@@ -305,4 +327,5 @@ def validate(
     stats = st_users.unionByName(st_items).unionByName(st_ia)
     if st_edges is not None:
         stats = stats.unionByName(st_edges)
-    return Ingested(users=users, items=items, interactions=interactions, edges=edges, rejects=rejects, stats=stats)
+    return Ingested(users=users, items=items, interactions=interactions, edges=edges, rejects=rejects, stats=stats,
+                    persisted=persisted)

@@ -53,7 +53,14 @@ def ingest_stage(spark: SparkSession, storage: Storage, dataset: DatasetConfig) 
     """Load the dataset's raw rows, validate them, sync the canonical tables and rejects."""
     raw = load_raw(spark, dataset)
     out = validate(raw, dataset=dataset.name, event_weights=dataset.event_weights, edge_kinds=dataset.edge_kinds)
-    scope = {C.DATASET: dataset.name}
+    try:
+        return _write_ingested(spark, storage, dataset.name, out)
+    finally:
+        out.release()
+
+
+def _write_ingested(spark: SparkSession, storage: Storage, dataset_name: str, out) -> dict:
+    scope = {C.DATASET: dataset_name}
     # One row per (table, source file): read = accepted + rejected, for the run summary.
     files = [r.asDict() for r in out.stats.orderBy("table", "source").collect()]
     for f in files:
@@ -68,8 +75,8 @@ def ingest_stage(spark: SparkSession, storage: Storage, dataset: DatasetConfig) 
         (REJECTS, out.rejects),
     ):
         storage.merge(df, table, scope=scope)
-        counts[table.name] = storage.read(spark, table, dataset.name).count()
-        log.info("ingest: %s has %d rows for dataset %s", table.name, counts[table.name], dataset.name)
+        counts[table.name] = storage.read(spark, table, dataset_name).count()
+        log.info("ingest: %s has %d rows for dataset %s", table.name, counts[table.name], dataset_name)
     return {"tables": counts, "files": files}
 
 
@@ -241,22 +248,16 @@ def evaluate_stage(
     """Ranking metrics of each model's recommendations against the test part."""
     _, test = _train_test(spark, storage, dataset, protocol, seed)
     recs_all = storage.read(spark, RECOMMENDATIONS).where(F.col(C.RUN_ID) == run_id)
-    frames = []
-    for model in models:
-        recs = recs_all.where(F.col(C.MODEL) == model)
-        m = ranking_metrics(recs, test, k=ks, metrics=metrics)
-        frames.append(
+    for model in models:  # each model's metrics computed once and synced as its own slice
+        m = ranking_metrics(recs_all.where(F.col(C.MODEL) == model), test, k=ks, metrics=metrics)
+        m = (
             m.withColumn(C.MODEL, F.lit(model))
             .withColumn(C.RUN_ID, F.lit(run_id))
             .withColumn(C.DATASET, F.lit(dataset))
             .withColumn(C.SPLIT, F.lit(protocol))
             .withColumn(C.SEGMENT, F.lit("all"))
         )
-    out = frames[0]
-    for f in frames[1:]:
-        out = out.unionByName(f)
-    for model in models:
-        storage.merge(out.where(F.col(C.MODEL) == model), METRICS, scope={C.RUN_ID: run_id, C.MODEL: model})
+        storage.merge(m, METRICS, scope={C.RUN_ID: run_id, C.MODEL: model})
     return storage.read(spark, METRICS).where((F.col(C.RUN_ID) == run_id) & F.col(C.MODEL).isin(*models))
 
 

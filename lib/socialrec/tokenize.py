@@ -94,9 +94,8 @@ def _spark_nlp_tokens(df: DataFrame) -> DataFrame:
         from sparknlp.base import DocumentAssembler, Finisher
     except ImportError as exc:  # pragma: no cover - the package is pinned
         raise RuntimeError("tokenize.engine=spark-nlp needs the spark-nlp Python package") from exc
-    if not df.sparkSession.conf.get("spark.jars", "").count("spark-nlp") and not df.sparkSession.conf.get(
-        "spark.jars.packages", ""
-    ).count("spark-nlp"):
+    conf = df.sparkSession.conf
+    if "spark-nlp" not in conf.get("spark.jars", "") + conf.get("spark.jars.packages", ""):
         raise RuntimeError(
             "tokenize.engine=spark-nlp: the Spark NLP jar is not on the classpath (jars.use_spark_nlp); "
             "com.johnsnowlabs.nlp:spark-nlp_2.13:7.0.0 is not served by Maven Central here; "
