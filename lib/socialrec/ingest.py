@@ -315,7 +315,6 @@ def validate(
             },
             dedupe_on=[C.SRC, C.DST, C.KIND],
             persisted=persisted,
-        persisted=persisted,
         )
     else:
         spark = raw.users.sparkSession
