@@ -4,7 +4,7 @@
         --jars $HOME/.cache/socialrec/jars/delta-spark_4.1_2.13-4.4.0.jar,$HOME/.cache/socialrec/jars/delta-storage-4.4.0.jar \
         jobs/word2vec.py --env cluster --set storage.root=/data/socialrec
 
-Arguments are those of `socialrec split` (--conf, --set, --env, --run-id).
+Arguments are those of `socialrec word2vec` (--conf, --set, --env, --run-id).
 """
 
 import sys

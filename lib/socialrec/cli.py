@@ -23,10 +23,11 @@ from socialrec.pipeline import format_summary, run_stage
 log = logging.getLogger("socialrec")
 
 COMMANDS = {
-    "run": "the whole pipeline: ingest, tokenize, word2vec, split, recommend, evaluate",
+    "run": "the whole pipeline: ingest, tokenize, word2vec, embed, split, recommend, evaluate",
     "ingest": "load the dataset into the canonical Delta tables (bad rows to rejects)",
     "tokenize": "tokenise item text into the tokens table (tokenize.engine)",
     "word2vec": "train word vectors and item vectors (word2vec.engine) on the tokens",
+    "embed": "transformer embeddings of item text into item_embeddings (only new or changed text)",
     "split": "split interactions into train/test by evaluation.protocol",
     "recommend": "top-k recommendations per user for each evaluation.models entry",
     "evaluate": "ranking metrics of the run's recommendations into the metrics table",
@@ -124,6 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     if "word2vec" in result:
         w = result["word2vec"]
         print(f"  word2vec ({cfg.word2vec.engine}): {w['words']:,} word vectors, {w['items']:,} item vectors")
+    if "embed" in result:
+        e = result["embed"]
+        rate = f" at {e['texts_per_s']:,.0f} texts/s" if e["texts_per_s"] else ""
+        print(f"  embed ({cfg.embed.model}): {e['items']:,} item vectors, {e['embedded']:,} embedded now{rate}, "
+              f"{e['kept']:,} unchanged, {e['no_text']:,} items without text")
     if "split" in result:
         print(f"  split {cfg.evaluation.protocol} (ratio {cfg.evaluation.ratio}, seed {cfg.evaluation.seed}): "
               f"{result['split']['train']:,} train / {result['split']['test']:,} test pairs")

@@ -138,7 +138,7 @@ class EvaluationConfig:
     ratio: float = 0.75
     seed: int = 42
     k: list[int] = field(default_factory=lambda: [10])
-    models: list[str] = field(default_factory=lambda: ["popularity", "w2v_content"])
+    models: list[str] = field(default_factory=lambda: ["popularity", "w2v_content", "transformer_content"])
     metrics: list[str] = field(
         default_factory=lambda: ["precision", "recall", "ndcg", "map", "mrr", "hit_rate"]
     )
@@ -170,8 +170,24 @@ class Word2VecConfig:
 
 
 @dataclass
+class EmbedConfig:
+    model: str = "all-MiniLM-L6-v2"  # the name item_embeddings rows carry (a new name embeds anew)
+    model_path: str | None = None  # a local model folder; null: the packaged all-MiniLM-L6-v2
+    fields: list[str] = field(default_factory=lambda: ["text"])  # item fields embedded, joined by ". "
+    device: str = "auto"  # auto | cpu | cuda | cuda:<n> (auto: the task's GPU, else CUDA, else CPU)
+    dtype: str = "auto"  # auto (fp16 on CUDA, fp32 on CPU) | float32 | float16 | bfloat16
+    batch_size: int = 64  # texts per forward pass (GPU: 1024-4096)
+    arrow_batch: int = 1024  # rows per Arrow batch handed to the UDF
+    max_length: int | None = None  # tokens; null: the model's max_seq_length
+    threads: int | None = None  # torch CPU threads per task; null: spark.task.cpus
+    partitions: int | None = None  # tasks the texts are spread over; null: Spark's default parallelism
+
+
+@dataclass
 class ContentConfig:
     variant: str = "mean"  # item vector used by w2v_content: mean | sif
+    half_life_days: float | None = None  # time decay of history weights; null: none
+    own_posts_weight: float = 0.0  # weight of a user's own posts in their profile; 0: not used
 
 
 @dataclass
@@ -193,6 +209,7 @@ class Config:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
     word2vec: Word2VecConfig = field(default_factory=Word2VecConfig)
+    embed: EmbedConfig = field(default_factory=EmbedConfig)
     content: ContentConfig = field(default_factory=ContentConfig)
     recommend: RecommendConfig = field(default_factory=RecommendConfig)
     run: RunConfig = field(default_factory=RunConfig)
@@ -206,7 +223,7 @@ class Config:
 
 PROTOCOLS = ("random", "stratified", "chrono")
 METRIC_NAMES = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate")
-MODELS = ("popularity", "w2v_content")
+MODELS = ("popularity", "w2v_content", "transformer_content")
 DATASETS = ("synthetic", "movielens-100k", "movielens-latest", "lastfm-hetrec", "stackexchange", "files")
 FILE_TABLES = ("users", "items", "interactions", "edges")
 FILE_FORMATS = ("csv", "json", "parquet")
@@ -401,6 +418,27 @@ def validate(cfg: Config) -> None:
         bad("word2vec.sif_a", f"must be positive, got {w.sif_a}")
     if cfg.content.variant not in ("mean", "sif"):
         bad("content.variant", f"{cfg.content.variant!r} is not one of mean, sif")
+    if cfg.content.half_life_days is not None and cfg.content.half_life_days <= 0:
+        bad("content.half_life_days", f"must be positive (or null for no decay), got {cfg.content.half_life_days}")
+    if cfg.content.own_posts_weight < 0:
+        bad("content.own_posts_weight", f"must be 0 or more, got {cfg.content.own_posts_weight}")
+    e = cfg.embed
+    if not e.model or not all(ch.isalnum() or ch in "-_./" for ch in e.model):
+        bad("embed.model", f"must be letters, digits, '-', '_', '.' or '/', got {e.model!r}")
+    for f in e.fields:
+        if f not in ("title", "text", "tags"):
+            bad("embed.fields", f"unknown item field {f!r}; known: title, text, tags")
+    if not e.fields:
+        bad("embed.fields", "must name at least one of title, text, tags")
+    dev = e.device.split(":", 1)
+    if dev[0] not in ("auto", "cpu", "cuda") or (len(dev) == 2 and (dev[0] != "cuda" or not dev[1].isdigit())):
+        bad("embed.device", f"{e.device!r} is not one of auto, cpu, cuda, cuda:<n>")
+    if e.dtype not in ("auto", "float32", "float16", "bfloat16"):
+        bad("embed.dtype", f"{e.dtype!r} is not one of auto, float32, float16, bfloat16")
+    for name in ("batch_size", "arrow_batch", "max_length", "threads", "partitions"):
+        v = getattr(e, name)
+        if v is not None and v < 1:
+            bad(f"embed.{name}", f"must be at least 1, got {v}")
     if cfg.spark.shuffle_partitions < 1:
         bad("spark.shuffle_partitions", "must be at least 1")
     if cfg.jars.mode not in JAR_MODES:

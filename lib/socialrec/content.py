@@ -1,13 +1,19 @@
-"""Content recommenders over item vectors (``w2v_content``; later the transformer ones).
+"""Content recommenders over item vectors: ``w2v_content`` (Word2Vec item vectors) and
+``transformer_content`` (transformer embeddings from the embed stage).
 
-A user's profile is the interaction-weighted mean of the (L2-normalised) vectors of the
-items they engaged with in train; items score by cosine similarity to the profile; seen items are
-removed; each recommendation names the seen item it is most similar to.
+A user's profile is the weighted mean of the L2-normalised vectors of the items they
+engaged with in train (weights from the interactions, optionally decayed with a half-life
+counted back from the newest train interaction), plus, optionally, their own posts with
+a configured weight. Items score by cosine similarity to the profile; seen items and the
+user's own posts are removed; each recommendation names the engaged item it is most
+similar to.
 
-Scoring is blockwise: the item matrix (catalogue x dim, float32, L2-normalised) is
-broadcast once, and each Arrow batch of user profiles is scored with one matrix product
-and ``argpartition`` in ``mapInPandas`` — no users x items rows are ever materialised in
-Spark. The catalogue must fit in executor memory (1M items x 100 dims = 400 MB).
+Retrieval is blockwise and never materialises users x items rows in Spark: the
+catalogue (items x dim, float32, sorted by item id) is broadcast once; ``mapInPandas``
+takes the users' histories an Arrow batch at a time, builds a block of profiles, and
+multiplies it with one block of items at a time (at most ``block_cells`` scores in memory),
+keeping a running top-k per user with ``argpartition``. Ties are broken by item id. The
+catalogue must fit in executor memory (1M items x 384 dims = 1.5 GB; 100k items = 150 MB).
 """
 
 from __future__ import annotations
@@ -22,57 +28,115 @@ from socialrec import columns as C
 OUT_SCHEMA = "user_id string, item_id string, rank int, score double, explanation string"
 
 
-def recommend_by_content(train: DataFrame, item_vecs: DataFrame, k: int = 10, *, col_user: str = C.USER,
-                         col_item: str = C.ITEM, col_weight: str = C.WEIGHT) -> DataFrame:
-    """Top-k unseen items by cosine to the user's profile, for every user with a profile."""
+def recommend_by_content(train: DataFrame, item_vecs: DataFrame, k: int = 10, *, half_life_days: float | None = None,
+                         own_items: DataFrame | None = None, own_weight: float = 0.0, block_cells: int = 1 << 24,
+                         col_user: str = C.USER, col_item: str = C.ITEM, col_weight: str = C.WEIGHT,
+                         col_ts: str = C.TS) -> DataFrame:
+    """Top-k unseen items by cosine to the user's profile, for every user with a profile.
+
+    ``train``: (user, item, weight[, ts]); ``item_vecs``: (item, vector array<float>),
+    null vectors ignored; ``own_items``: (user, item) of the users' own posts, counted in
+    the profile with ``own_weight`` when it is positive and never recommended back.
+    """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
+    if half_life_days is not None and half_life_days <= 0:
+        raise ValueError(f"half_life_days must be positive, got {half_life_days}")
     spark = train.sparkSession
-    rows = item_vecs.select(col_item, "vector").collect()  # the catalogue's vectors: bounded by the catalogue
-    ids = np.array([r[col_item] for r in rows], dtype=object)
+    rows = item_vecs.where(F.col("vector").isNotNull()).select(col_item, "vector").collect()  # bounded by the catalogue
+    rows.sort(key=lambda r: str(r[col_item]))
+    ids = np.array([str(r[col_item]) for r in rows], dtype=object)
     mat = np.array([r["vector"] for r in rows], dtype=np.float32).reshape(len(rows), -1)
     norms = np.linalg.norm(mat, axis=1, keepdims=True)
     mat = np.divide(mat, norms, out=np.zeros_like(mat), where=norms > 0)
     b_ids, b_mat = spark.sparkContext.broadcast(ids), spark.sparkContext.broadcast(mat)
 
-    users = train.groupBy(col_user).agg(
-        F.collect_list(F.struct(F.col(col_item).alias("item"), F.col(col_weight).cast("double").alias("w")))
-        .alias("history")
-    ).select(F.col(col_user).alias("user_id"), "history")
+    weight = F.col(col_weight).cast("double")
+    if half_life_days is not None:
+        newest = train.agg(F.max(col_ts)).first()[0]  # one value: decay counts back from the newest interaction
+        if newest is not None:
+            age_days = (F.lit(newest).cast("double") - F.col(col_ts).cast("double")) / 86400.0
+            weight = weight * F.pow(F.lit(0.5), age_days / F.lit(float(half_life_days)))
+    hist = train.select(F.col(col_user).alias("user_id"), F.col(col_item).cast("string").alias("item"),
+                        weight.alias("w"), F.lit(False).alias("own"))
+    if own_items is not None:
+        hist = hist.unionByName(own_items.select(F.col(col_user).alias("user_id"),
+                                                 F.col(col_item).cast("string").alias("item"),
+                                                 F.lit(float(own_weight)).alias("w"), F.lit(True).alias("own")))
+    users = hist.groupBy("user_id").agg(F.collect_list(F.struct("item", "w", "own")).alias("history"))
 
     def score(batches):
         ids_, m = b_ids.value, b_mat.value
-        m64 = m.astype(np.float64)  # once per Python worker task, not per user
         index = {item: i for i, item in enumerate(ids_)}
+        # Users per block: up to 1024, fewer when the catalogue is large, so that one
+        # block of scores stays near block_cells floats.
+        per_block = max(1, min(1024, block_cells // max(len(ids_), 1)))
         for pdf in batches:
             out = []
-            for user, history in zip(pdf["user_id"], pdf["history"]):
-                # Sorted by item id and summed in float64: the same profile whatever order
-                # the history arrived in, so reruns give identical scores.
-                hist = sorted((h["item"], h["w"]) for h in history)
-                seen_idx = [index[item] for item, _ in hist if item in index]
-                if not seen_idx or len(m) == 0:
-                    continue
-                w = np.array([wt for item, wt in hist if item in index], dtype=np.float64)
-                p = w @ m64[seen_idx]
-                n = np.linalg.norm(p)
-                if n == 0:
-                    continue
-                s = m64 @ (p / n)
-                s[seen_idx] = -np.inf
-                kk = min(k, len(s) - len(seen_idx))
-                if kk <= 0:
-                    continue
-                top = np.argpartition(-s, kk - 1)[:kk]
-                top = top[np.lexsort((ids_[top].astype(str), -s[top]))]  # score desc, then item id
-                because = m[top] @ m[seen_idx].T if seen_idx else None
-                for rank, i in enumerate(top, start=1):
-                    why = ids_[seen_idx[int(np.argmax(because[rank - 1]))]] if because is not None else None
-                    out.append((user, ids_[i], rank, float(s[i]),
-                                f"similar to {why}, which you engaged with" if why is not None else "content match"))
+            for start in range(0, len(pdf), per_block):
+                out.extend(_score_block(pdf.iloc[start:start + per_block], ids_, m, index, k, block_cells))
             yield pd.DataFrame(out, columns=["user_id", "item_id", "rank", "score", "explanation"])
 
     recs = users.mapInPandas(score, OUT_SCHEMA)
     if col_user != "user_id" or col_item != "item_id":
         recs = recs.withColumnRenamed("user_id", col_user).withColumnRenamed("item_id", col_item)
     return recs
+
+
+def _score_block(block: pd.DataFrame, ids: np.ndarray, m: np.ndarray, index: dict, k: int, block_cells: int):
+    """Recommendations for one block of users: profiles, blockwise scores, running top-k."""
+    users, profiles, seen, engaged = [], [], [], []
+    for user, history in zip(block["user_id"], block["history"]):
+        # Sorted by item id and summed in float64: the same profile whatever order the
+        # history arrived in, so reruns give identical scores.
+        h = sorted((x["item"], x["w"], x["own"]) for x in history if x["item"] in index)
+        idx = np.array([index[item] for item, _, _ in h], dtype=np.int64)
+        w = np.array([wt for _, wt, _ in h], dtype=np.float64)
+        if len(idx) == 0 or not np.any(w > 0):
+            continue
+        p = w @ m[idx].astype(np.float64)
+        n = np.linalg.norm(p)
+        if n == 0:
+            continue
+        users.append(user)
+        profiles.append((p / n).astype(np.float32))
+        seen.append(np.unique(idx))
+        engaged.append(np.unique([index[item] for item, _, own in h if not own]).astype(np.int64))
+    if not users:
+        return []
+    P = np.stack(profiles)
+    n_users, n_items = P.shape[0], m.shape[0]
+    kk = min(k, n_items)
+    top_s = np.full((n_users, kk), -np.inf, dtype=np.float32)
+    top_i = np.full((n_users, kk), -1, dtype=np.int64)
+    seen_rows = np.concatenate([np.full(len(s), r, dtype=np.int64) for r, s in enumerate(seen)])
+    seen_cols = np.concatenate(seen)
+    step = max(kk, block_cells // n_users)
+    for j0 in range(0, n_items, step):
+        j1 = min(n_items, j0 + step)
+        S = P @ m[j0:j1].T  # (users, items in block)
+        sel = (seen_cols >= j0) & (seen_cols < j1)
+        S[seen_rows[sel], seen_cols[sel] - j0] = -np.inf
+        width = j1 - j0
+        if width > kk:
+            part = np.argpartition(-S, kk - 1, axis=1)[:, :kk]
+        else:
+            part = np.broadcast_to(np.arange(width), (n_users, width))
+        cand_s = np.concatenate([top_s, np.take_along_axis(S, part, axis=1)], axis=1)
+        cand_i = np.concatenate([top_i, part + j0], axis=1)
+        keep = np.argpartition(-cand_s, kk - 1, axis=1)[:, :kk]
+        top_s = np.take_along_axis(cand_s, keep, axis=1)
+        top_i = np.take_along_axis(cand_i, keep, axis=1)
+    out = []
+    for r, user in enumerate(users):
+        order = np.lexsort((top_i[r], -top_s[r]))  # score desc, then item id (ids are sorted)
+        s_r, i_r = top_s[r][order], top_i[r][order]
+        ok = (i_r >= 0) & np.isfinite(s_r)  # a user who has seen almost everything gets fewer
+        s_r, i_r = s_r[ok], i_r[ok]
+        hist = engaged[r]
+        because = m[i_r] @ m[hist].T if len(hist) else None
+        for rank, (i, sc) in enumerate(zip(i_r, s_r), start=1):
+            why = ids[hist[int(np.argmax(because[rank - 1]))]] if because is not None else None
+            out.append((user, ids[i], rank, float(sc),
+                        f"similar to {why}, which you engaged with" if why is not None else "matches your own posts"))
+    return out

@@ -16,8 +16,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from socialrec import columns as C
-from socialrec.config import Config, DatasetConfig, TokenizeConfig, Word2VecConfig
+from socialrec.config import Config, ContentConfig, DatasetConfig, EmbedConfig, TokenizeConfig, Word2VecConfig
 from socialrec.content import recommend_by_content
+from socialrec.embed import EmbedSettings, content_hash, embedding_column, embedding_text
 from socialrec.ingest import validate
 from socialrec.metrics import ranking_metrics
 from socialrec.popularity import recommend_popular
@@ -25,6 +26,7 @@ from socialrec.runs import Timer, new_run_id, record_run
 from socialrec.schemas import (
     EDGES,
     INTERACTIONS,
+    ITEM_EMBEDDINGS,
     ITEM_W2V,
     ITEMS,
     METRICS,
@@ -43,7 +45,7 @@ from socialrec.storage import Storage
 
 log = logging.getLogger(__name__)
 
-STAGES = ("ingest", "tokenize", "word2vec", "split", "recommend", "evaluate")
+STAGES = ("ingest", "tokenize", "word2vec", "embed", "split", "recommend", "evaluate")
 
 
 # --------------------------------------------------------------------------- stages
@@ -147,6 +149,64 @@ def _word_quality_metrics(spark, storage, word_vectors: DataFrame, *, run_id, da
     return q
 
 
+def embed_stage(spark: SparkSession, storage: Storage, *, dataset: str, emb: EmbedConfig) -> dict:
+    """Embed item text with the transformer; sync the dataset's ``item_embeddings`` for
+    this model, embedding only items whose text (hash) is new or changed."""
+    import time
+
+    from socialrec.encoder import default_model_path, inspect_model
+
+    path = emb.model_path or default_model_path()
+    info = inspect_model(path)  # a missing or incomplete model folder fails here, before any Spark work
+    max_length = min(emb.max_length or info.max_seq_length, info.max_seq_length)
+    docs = storage.read(spark, ITEMS, dataset).select(C.ITEM, embedding_text(emb.fields).alias("_text"))
+    docs = docs.withColumn(C.CONTENT_HASH, content_hash(F.col("_text"), max_length))
+    existing = storage.read(spark, ITEM_EMBEDDINGS, dataset).where(F.col(C.MODEL) == emb.model)
+    kept = existing.join(docs.select(C.ITEM, C.CONTENT_HASH), [C.ITEM, C.CONTENT_HASH], "left_semi")
+    todo = docs.join(existing.select(C.ITEM, C.CONTENT_HASH), [C.ITEM, C.CONTENT_HASH], "left_anti")
+    n_todo = todo.count()
+    settings = EmbedSettings(model_path=path, device=emb.device, dtype=emb.dtype, batch_size=emb.batch_size,
+                             max_length=max_length, threads=emb.threads)
+    sc = spark.sparkContext
+    embedded, blank = sc.accumulator(0), sc.accumulator(0)
+    new = None
+    seconds = 0.0
+    if n_todo:
+        parts = emb.partitions or sc.defaultParallelism
+        new = (todo.repartition(parts, C.ITEM)  # spread the texts over every core; hash: the same rows per task
+               .select(F.lit(dataset).alias(C.DATASET), C.ITEM, F.lit(emb.model).alias(C.MODEL),
+                       F.lit(info.dim).alias("dim"),
+                       embedding_column(F.col("_text"), settings, embedded=embedded, blank=blank).alias("vector"),
+                       C.CONTENT_HASH, F.current_timestamp().alias("computed_at")))
+        # Cached because the texts must be embedded once: the count below materialises
+        # it, and the MERGE then reads it (Delta reads a MERGE source twice).
+        new = new.persist()
+        previous = spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch")
+        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(emb.arrow_batch))
+        try:
+            start = time.perf_counter()
+            new.count()
+            seconds = time.perf_counter() - start
+        finally:
+            spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", previous)
+    try:
+        rows = kept if new is None else kept.unionByName(new)
+        storage.merge(rows, ITEM_EMBEDDINGS, scope={C.DATASET: dataset, C.MODEL: emb.model})
+    finally:
+        if new is not None:
+            new.unpersist()
+    stored = storage.read(spark, ITEM_EMBEDDINGS, dataset).where(F.col(C.MODEL) == emb.model)
+    total, nulls = stored.agg(F.count(F.lit(1)), F.sum(F.when(F.col("vector").isNull(), 1).otherwise(0))).first()
+    out = {"items": total, "embedded": n_todo, "kept": total - n_todo, "no_text": int(nulls or 0),
+           "seconds": round(seconds, 2), "texts_per_s": round(n_todo / seconds, 1) if seconds else None}
+    if blank.value:
+        log.warning("embed: %d of the %d items embedded now have no text (null or blank); their vector is null",
+                    blank.value, n_todo)
+    log.info("embed: %s: %d items, %d embedded now (%.0f texts/s), %d unchanged kept, %d without text",
+             emb.model, total, n_todo, out["texts_per_s"] or 0, out["kept"], out["no_text"])
+    return out
+
+
 def split_stage(
     spark: SparkSession, storage: Storage, *, dataset: str, protocol: str, ratio: float, seed: int
 ) -> dict[str, int]:
@@ -197,11 +257,18 @@ def recommend_stage(
     models: list[str],
     k: int,
     w2v_engine: str = "spark",
-    w2v_variant: str = "mean",
+    content: ContentConfig | None = None,
+    embed_model: str = "all-MiniLM-L6-v2",
 ) -> dict[str, int]:
     """Top-k per user for each model, trained on the split's train part."""
     train, test = _train_test(spark, storage, dataset, protocol, seed)
     users = train.select(C.USER).unionByName(test.select(C.USER)).distinct()
+    content = content or ContentConfig()
+    own = None
+    if content.own_posts_weight > 0:
+        own = (storage.read(spark, ITEMS, dataset).where(F.col(C.AUTHOR).isNotNull())
+               .select(F.col(C.AUTHOR).alias(C.USER), C.ITEM))
+    by_content = dict(k=k, half_life_days=content.half_life_days, own_items=own, own_weight=content.own_posts_weight)
     counts = {}
     for model in models:
         if model == "popularity":
@@ -209,12 +276,19 @@ def recommend_stage(
             recs = recs.withColumn("components", F.create_map(F.lit("popularity"), F.col(C.SCORE)))
         elif model == "w2v_content":
             vecs = storage.read(spark, ITEM_W2V, dataset).where(
-                (F.col("engine") == w2v_engine) & (F.col("variant") == w2v_variant))
+                (F.col("engine") == w2v_engine) & (F.col("variant") == content.variant))
             if vecs.limit(1).count() == 0:
-                raise RuntimeError(f"w2v_content: no {w2v_variant} item vectors from the {w2v_engine} engine for "
+                raise RuntimeError(f"w2v_content: no {content.variant} item vectors from the {w2v_engine} engine for "
                                    f"dataset {dataset!r}; run `socialrec word2vec` first")
-            recs = recommend_by_content(train, vecs, k)
+            recs = recommend_by_content(train, vecs, **by_content)
             recs = recs.withColumn("components", F.create_map(F.lit("w2v_cosine"), F.col(C.SCORE)))
+        elif model == "transformer_content":
+            vecs = storage.read(spark, ITEM_EMBEDDINGS, dataset).where(F.col(C.MODEL) == embed_model)
+            if vecs.limit(1).count() == 0:
+                raise RuntimeError(f"transformer_content: no {embed_model} embeddings for dataset {dataset!r}; "
+                                   "run `socialrec embed` first")
+            recs = recommend_by_content(train, vecs, **by_content)
+            recs = recs.withColumn("components", F.create_map(F.lit("transformer_cosine"), F.col(C.SCORE)))
         else:  # validated by config; new models plug in here
             raise ValueError(f"evaluation.models: unknown model {model!r}")
         recs = (
@@ -272,11 +346,12 @@ def format_summary(rows: list[dict]) -> str:
     keys = sorted({(r["model"], r["k"]) for r in rows})
     val = {(r["model"], r["k"], r["metric"]): r["value"] for r in rows}
     users = {(r["model"], r["k"]): r.get("n_users") for r in rows}
-    header = f"{'model':<14}{'k':>4}" + "".join(f"{m:>11}" for m in metric_names) + f"{'users':>8}"
+    width = max(14, 2 + max(len(r["model"]) for r in rows))
+    header = f"{'model':<{width}}{'k':>4}" + "".join(f"{m:>11}" for m in metric_names) + f"{'users':>8}"
     lines = [header, "-" * len(header)]
     for model, k in keys:
         cells = "".join(f"{val.get((model, k, m), float('nan')):>11.4f}" for m in metric_names)
-        lines.append(f"{model:<14}{k:>4}{cells}{users[(model, k)] or 0:>8}")
+        lines.append(f"{model:<{width}}{k:>4}{cells}{users[(model, k)] or 0:>8}")
     return "\n".join(lines)
 
 
@@ -286,6 +361,8 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
     run_id = run_id or cfg.run.id or new_run_id()
     ev = cfg.evaluation
     stages = STAGES if command == "run" else (command,)
+    if command == "run" and "transformer_content" not in ev.models:
+        stages = tuple(s for s in stages if s != "embed")  # no model needs the embeddings
     timer = Timer()
     started = datetime.now(timezone.utc)
     record_run(spark, storage, run_id=run_id, dataset=cfg.dataset.name, command=command, status="running",
@@ -302,6 +379,8 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
                 elif stage == "word2vec":
                     result["word2vec"] = word2vec_stage(spark, storage, dataset=cfg.dataset.name, w2v=cfg.word2vec,
                                                         run_id=run_id)
+                elif stage == "embed":
+                    result["embed"] = embed_stage(spark, storage, dataset=cfg.dataset.name, emb=cfg.embed)
                 elif stage == "split":
                     result["split"] = split_stage(spark, storage, dataset=cfg.dataset.name, protocol=ev.protocol,
                                                   ratio=ev.ratio, seed=ev.seed)
@@ -309,7 +388,7 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
                     result["recommend"] = recommend_stage(spark, storage, run_id=run_id, dataset=cfg.dataset.name,
                                                           protocol=ev.protocol, seed=ev.seed, models=ev.models,
                                                           k=cfg.recommend.k, w2v_engine=cfg.word2vec.engine,
-                                                          w2v_variant=cfg.content.variant)
+                                                          content=cfg.content, embed_model=cfg.embed.model)
                 elif stage == "evaluate":
                     metrics = evaluate_stage(spark, storage, run_id=run_id, dataset=cfg.dataset.name,
                                              protocol=ev.protocol, seed=ev.seed, models=ev.models, ks=ev.k,

@@ -250,10 +250,27 @@ ITEM_W2V = Table(
     partition_by=(C.DATASET,),
 )
 
+ITEM_EMBEDDINGS = Table(
+    "item_embeddings",
+    StructType(
+        [
+            _f(C.DATASET, StringType(), False),
+            _f(C.ITEM, StringType(), False),
+            _f(C.MODEL, StringType(), False),
+            _f("dim", IntegerType(), False),
+            _f("vector", ArrayType(FloatType())),  # null: the item has no text to embed
+            _f(C.CONTENT_HASH, StringType(), False),  # of the text embedded and its truncation length
+            _f("computed_at", TimestampType(), False),
+        ]
+    ),
+    keys=(C.DATASET, C.ITEM, C.MODEL),
+    partition_by=(C.DATASET,),
+)
+
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (USERS, ITEMS, INTERACTIONS, EDGES, REJECTS, SPLITS, RECOMMENDATIONS, METRICS, RUNS, TOKENS,
-              WORD_VECTORS, ITEM_W2V)
+              WORD_VECTORS, ITEM_W2V, ITEM_EMBEDDINGS)
 }
 
 
