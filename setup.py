@@ -32,7 +32,7 @@ setup(
     python_requires=">=3.10",
     package_dir={"socialrec": "lib/socialrec", "socialrec.conf": "conf", "socialrec_jobs": "jobs"},
     packages=["socialrec", "socialrec.sources", "socialrec.conf", "socialrec_jobs"],
-    package_data={"socialrec.conf": ["*.yaml", "datasets/*.yaml"]},
+    package_data={"socialrec.conf": ["*.yaml", "env/*.yaml", "datasets/*.yaml"]},
     install_requires=requirements,
     extras_require={
         "nlp": ["spark-nlp==7.0.0", "gensim==4.4.0"],

@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     ap.add_argument("--posts", type=int, default=20000)
     ap.add_argument("--k", type=int, default=10)
     args = ap.parse_args(argv)
-    cfg = load_config([CONF_DIR / "base.yaml", CONF_DIR / "local.yaml"],
+    cfg = load_config([CONF_DIR / "base.yaml", CONF_DIR / "env" / "local.yaml"],
                       [f"dataset.synthetic.users={args.users}", f"dataset.synthetic.posts={args.posts}",
                        "dataset.synthetic.corrupt_rate=0", "spark.progress=false"])
     spark = get_spark(cfg.spark, cfg.jars)

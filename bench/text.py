@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     ap.add_argument("--vector-size", type=int, default=100)
     ap.add_argument("--epochs", type=int, default=5)
     args = ap.parse_args(argv)
-    cfg = load_config([CONF_DIR / "base.yaml", CONF_DIR / "local.yaml"], ["spark.progress=false"])
+    cfg = load_config([CONF_DIR / "base.yaml", CONF_DIR / "env" / "local.yaml"], ["spark.progress=false"])
     spark = get_spark(cfg.spark, cfg.jars)
     lines = []
     result = {"tokenize": [], "word2vec": []}

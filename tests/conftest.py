@@ -1,5 +1,5 @@
 """One shared local SparkSession for the whole suite (Delta configured, UI off, few
-shuffle partitions), built by the library's own factory from conf/test.yaml, and a
+shuffle partitions), built by the library's own factory from conf/env/test.yaml, and a
 fresh warehouse folder per test."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 
 @pytest.fixture(scope="session")
 def test_config():
-    return load_config([CONF_DIR / "base.yaml", CONF_DIR / "test.yaml"])
+    return load_config([CONF_DIR / "base.yaml", CONF_DIR / "env" / "test.yaml"])
 
 
 @pytest.fixture(scope="session")

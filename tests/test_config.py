@@ -65,6 +65,14 @@ def test_single_k_becomes_a_list():
         ("dataset.files={likes: {path: x}}", "dataset.files.likes", "unknown table"),
         ("dataset.adapter=files", "dataset.files.users", "required by the files adapter"),
         ("dataset.name=netflix", "dataset.name", "unknown dataset 'netflix'; known: synthetic, movielens-100k"),
+        ("embed.device=tpu", "embed.device", "'tpu' is not one of auto, cpu, cuda, cuda:<n>"),
+        ("embed.device=cuda:x", "embed.device", "not one of"),
+        ("embed.dtype=int8", "embed.dtype", "'int8' is not one of"),
+        ("embed.fields=[body]", "embed.fields", "unknown item field 'body'"),
+        ("embed.batch_size=0", "embed.batch_size", "at least 1"),
+        ("embed.model=a b", "embed.model", "must be letters"),
+        ("content.half_life_days=0", "content.half_life_days", "must be positive"),
+        ("content.own_posts_weight=-1", "content.own_posts_weight", "0 or more"),
     ],
 )
 def test_bad_values_name_the_key(override, key, why):
@@ -99,3 +107,13 @@ def test_config_snapshot_roundtrips_to_json():
     snap = json.loads(cfg.to_json())
     assert snap["evaluation"]["k"] == [5, 10]
     assert snap["dataset"]["synthetic"]["users"] == 2000
+
+
+def test_gpu_environment_shares_each_gpu_between_tasks():
+    cfg = load_config(None, env="gpu")
+    conf = cfg.spark.conf
+    assert conf["spark.executor.resource.gpu.amount"] == "1"
+    tasks_per_gpu = 1 / float(conf["spark.task.resource.gpu.amount"])
+    assert tasks_per_gpu == int(conf["spark.executor.cores"]) == 16  # every core feeds the one GPU
+    assert conf["spark.executor.resource.gpu.discoveryScript"].endswith("get_gpus_resources.sh")
+    assert (cfg.embed.device, cfg.embed.dtype, cfg.embed.threads) == ("auto", "auto", 1)

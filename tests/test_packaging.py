@@ -17,7 +17,7 @@ def test_wheel_contents_and_zip_import(tmp_path):
                     "-w", str(out), str(ROOT)], check=True, capture_output=True, cwd=tmp_path, timeout=300)
     (wheel,) = out.glob("socialrec-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"socialrec/cli.py", "socialrec/conf/base.yaml", "socialrec/conf/cluster.yaml",
+    assert {"socialrec/cli.py", "socialrec/conf/base.yaml", "socialrec/conf/env/cluster.yaml",
             "socialrec/conf/datasets/synthetic.yaml", "socialrec_jobs/pipeline.py"} <= names
     entry = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith("entry_points.txt"))).decode()

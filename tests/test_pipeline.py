@@ -19,7 +19,7 @@ from .conftest import ROOT
 @pytest.fixture(scope="module")
 def cfg(tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline") / "warehouse"
-    return load_config([CONF_DIR / "base.yaml", CONF_DIR / "test.yaml"],
+    return load_config([CONF_DIR / "base.yaml", CONF_DIR / "env" / "test.yaml"],
                        [f"storage.root={root}", "evaluation.k=[5,10]"])
 
 
@@ -38,7 +38,7 @@ def test_tables_and_results(spark, cfg, first_run):
     for f in first_run["ingest"]["files"]:
         assert f["read"] == f["accepted"] + f["rejected"], f
     assert counts["users"] == 300 and counts["items"] == 600
-    assert counts["rejects"] > 0  # corrupt_rate 0.01 in conf/test.yaml
+    assert counts["rejects"] > 0  # corrupt_rate 0.01 in conf/env/test.yaml
     reasons = {r.reason.split(":")[0] for r in storage.read(spark, "rejects").collect()}
     assert {"missing user_id", "unknown event kind", "unparseable timestamp", "timestamp before 1970",
             "unknown item", "self edge"} <= reasons
@@ -99,7 +99,7 @@ def test_single_stages_and_a_new_run(spark, cfg, first_run):
 
 
 def test_missing_split_is_a_clear_error(spark, cfg, first_run):
-    chrono = load_config([CONF_DIR / "base.yaml", CONF_DIR / "test.yaml"],
+    chrono = load_config([CONF_DIR / "base.yaml", CONF_DIR / "env" / "test.yaml"],
                          [f"storage.root={cfg.storage.root}", "evaluation.protocol=chrono"])
     with pytest.raises(RuntimeError, match="no split 'chrono'.*run `socialrec split`"):
         run_stage(spark, chrono, "recommend", run_id="run-c")

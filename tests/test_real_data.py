@@ -20,7 +20,7 @@ pytestmark = pytest.mark.realdata
 
 
 def _cfg(name: str, *sets: str):
-    return load_config([CONF_DIR / "base.yaml", CONF_DIR / "test.yaml", CONF_DIR / "datasets" / f"{name}.yaml"],
+    return load_config([CONF_DIR / "base.yaml", CONF_DIR / "env" / "test.yaml", CONF_DIR / "datasets" / f"{name}.yaml"],
                        [f"dataset.path={SHARED_DATA / _folder(name)}", *sets])
 
 

@@ -5,7 +5,7 @@
     socialrec --conf conf/base.yaml --conf my.yaml evaluate
 
 ``--conf`` (repeatable; later files override earlier) replaces the default layers
-(``conf/base.yaml`` + ``conf/<env>.yaml``); ``--set key=value`` (repeatable) overrides
+(``conf/base.yaml`` + ``conf/env/<env>.yaml``); ``--set key=value`` (repeatable) overrides
 single keys. The same ``main`` serves the console script, ``python -m socialrec``,
 ``jobs/*.py`` under spark-submit and notebooks.
 """

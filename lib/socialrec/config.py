@@ -1,6 +1,6 @@
 """Typed, layered configuration: YAML files, later ones overriding earlier, then --set.
 
-``load_config(["conf/base.yaml", "conf/local.yaml"], ["evaluation.k=[5,10]"])`` merges
+``load_config(["conf/base.yaml", "conf/env/local.yaml"], ["evaluation.k=[5,10]"])`` merges
 the files in order (mappings merge key by key; any other value replaces), applies the
 ``--set`` overrides (values parsed as YAML, so ``5``, ``0.5``, ``[5,10]`` and ``true`` get
 their types), then builds the typed ``Config`` below. Every problem raises
@@ -234,11 +234,12 @@ JAR_MODES = ("local", "packages", "none")
 
 
 def default_conf_files(env: str = "local") -> list[Path]:
-    """The packaged base file plus one environment layer (local, cluster, gpu, databricks)."""
+    """The packaged base file plus one environment layer, ``conf/env/<env>.yaml``
+    (local, cluster, gpu, databricks, test)."""
     files = [CONF_DIR / "base.yaml"]
-    env_file = CONF_DIR / f"{env}.yaml"
-    if not env_file.exists():
-        known = sorted(p.name[:-5] for p in CONF_DIR.iterdir() if p.name.endswith(".yaml") and p.name != "base.yaml")
+    env_file = CONF_DIR / "env" / f"{env}.yaml"
+    if not env_file.is_file():
+        known = sorted(p.name[:-5] for p in (CONF_DIR / "env").iterdir() if p.name.endswith(".yaml"))
         raise ConfigError(f"environment {env!r}: no file {env_file}; known: {', '.join(known)}")
     files.append(env_file)
     return files
