@@ -186,6 +186,7 @@ class EmbedConfig:
 @dataclass
 class ContentConfig:
     variant: str = "mean"  # item vector used by w2v_content: mean | sif
+    center: bool = True  # subtract the catalogue's mean item vector before cosine
     half_life_days: float | None = None  # time decay of history weights; null: none
     own_posts_weight: float = 0.0  # weight of a user's own posts in their profile; 0: not used
 

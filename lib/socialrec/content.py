@@ -1,7 +1,14 @@
 """Content recommenders over item vectors: ``w2v_content`` (Word2Vec item vectors) and
 ``transformer_content`` (transformer embeddings from the embed stage).
 
-A user's profile is the weighted mean of the L2-normalised vectors of the items they
+Item vectors are L2-normalised and, by default, centred: the catalogue's mean vector is
+subtracted and the result normalised again. Sentence and word embeddings share one
+strong common direction (every movie plot is "about a film"); removing it is what lets
+cosine see the differences. Measured on MovieLens-100K (stratified 75/25, nDCG@10):
+transformer 0.022 -> 0.128 and Word2Vec 0.077 -> 0.104 (also tried: removing the top 1,
+2 or 4 principal directions as well, "all-but-the-top": 0.118-0.122, not better).
+
+A user's profile is the weighted mean of the item vectors of the items they
 engaged with in train (weights from the interactions, optionally decayed with a half-life
 counted back from the newest train interaction), plus, optionally, their own posts with
 a configured weight. Items score by cosine similarity to the profile; seen items and the
@@ -29,7 +36,8 @@ OUT_SCHEMA = "user_id string, item_id string, rank int, score double, explanatio
 
 
 def recommend_by_content(train: DataFrame, item_vecs: DataFrame, k: int = 10, *, half_life_days: float | None = None,
-                         own_items: DataFrame | None = None, own_weight: float = 0.0, block_cells: int = 1 << 24,
+                         own_items: DataFrame | None = None, own_weight: float = 0.0, center: bool = True,
+                         block_cells: int = 1 << 24,
                          col_user: str = C.USER, col_item: str = C.ITEM, col_weight: str = C.WEIGHT,
                          col_ts: str = C.TS) -> DataFrame:
     """Top-k unseen items by cosine to the user's profile, for every user with a profile.
@@ -37,6 +45,8 @@ def recommend_by_content(train: DataFrame, item_vecs: DataFrame, k: int = 10, *,
     ``train``: (user, item, weight[, ts]); ``item_vecs``: (item, vector array<float>),
     null vectors ignored; ``own_items``: (user, item) of the users' own posts, counted in
     the profile with ``own_weight`` when it is positive and never recommended back.
+    ``center``: subtract the catalogue's mean vector (after L2 normalisation) and
+    normalise again, removing the direction every item shares.
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
@@ -49,6 +59,10 @@ def recommend_by_content(train: DataFrame, item_vecs: DataFrame, k: int = 10, *,
     mat = np.array([r["vector"] for r in rows], dtype=np.float32).reshape(len(rows), -1)
     norms = np.linalg.norm(mat, axis=1, keepdims=True)
     mat = np.divide(mat, norms, out=np.zeros_like(mat), where=norms > 0)
+    if center and len(mat) > 1:
+        centred = mat.astype(np.float64) - mat.astype(np.float64).mean(axis=0)
+        norms = np.linalg.norm(centred, axis=1, keepdims=True)
+        mat = np.divide(centred, norms, out=np.zeros_like(centred), where=norms > 0).astype(np.float32)
     b_ids, b_mat = spark.sparkContext.broadcast(ids), spark.sparkContext.broadcast(mat)
 
     weight = F.col(col_weight).cast("double")

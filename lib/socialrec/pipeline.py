@@ -268,7 +268,8 @@ def recommend_stage(
     if content.own_posts_weight > 0:
         own = (storage.read(spark, ITEMS, dataset).where(F.col(C.AUTHOR).isNotNull())
                .select(F.col(C.AUTHOR).alias(C.USER), C.ITEM))
-    by_content = dict(k=k, half_life_days=content.half_life_days, own_items=own, own_weight=content.own_posts_weight)
+    by_content = dict(k=k, half_life_days=content.half_life_days, own_items=own, own_weight=content.own_posts_weight,
+                      center=content.center)
     counts = {}
     for model in models:
         if model == "popularity":
