@@ -7,7 +7,7 @@ export PYTHONPATH := $(CURDIR)/lib
 export PYSPARK_PYTHON := $(CURDIR)/.venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-all bench bench-text wheel clean
+.PHONY: setup demo test test-all bench bench-text bench-embed wheel clean
 
 setup:
 	@bash scripts/setup.sh
@@ -26,6 +26,9 @@ bench: setup
 
 bench-text: setup
 	$(PY) -m bench.text $(ARGS)
+
+bench-embed: setup
+	$(PY) -m bench.embed $(ARGS)
 
 wheel: setup
 	$(PY) -m pip wheel --no-deps -w dist .

@@ -53,6 +53,9 @@ def test_tables_and_results(spark, cfg, first_run):
     metrics = {(r.metric, r.k): r.value for r in all_metrics.where("model = 'popularity'").collect()}
     content = {(r.metric, r.k): r.value for r in all_metrics.where("model = 'w2v_content'").collect()}
     assert set(content) == set(metrics) and 0 < content[("ndcg", 10)] < 1
+    assert first_run["embed"] == {**first_run["embed"], "items": 600, "embedded": 600, "kept": 0, "no_text": 0}
+    tc = {(r.metric, r.k): r.value for r in all_metrics.where("model = 'transformer_content'").collect()}
+    assert set(tc) == set(metrics) and 0 < tc[("ndcg", 10)] < 1
     words = {r.metric for r in all_metrics.where("model = 'w2v-spark' and split = 'word2vec'").collect()}
     # The generated network's words cover almost no analogy question: that score is not written.
     assert {"wordsim353_spearman", "wordsim353_oov_ratio"} <= words and "analogy_accuracy" not in words
@@ -67,7 +70,7 @@ def test_tables_are_readable_by_another_delta_reader(cfg, first_run):
     recs = deltalake.DeltaTable(storage.location("recommendations")).to_pandas()
     metrics = deltalake.DeltaTable(storage.location("metrics")).to_pandas()
     assert len(recs[(recs.run_id == "run-a") & (recs.model == "popularity")]) == 300 * 10
-    assert set(recs[recs.run_id == "run-a"].model) == {"popularity", "w2v_content"}
+    assert set(recs[recs.run_id == "run-a"].model) == {"popularity", "w2v_content", "transformer_content"}
     assert set(metrics.columns) >= {"run_id", "dataset", "split", "model", "segment", "metric", "k", "value"}
     ranking = metrics[metrics.split != "word2vec"]
     assert (ranking.split == "stratified").all() and (metrics.dataset == "synthetic").all()
@@ -76,14 +79,15 @@ def test_tables_are_readable_by_another_delta_reader(cfg, first_run):
 def test_rerun_with_the_same_run_id_leaves_identical_tables(spark, cfg, first_run):
     storage = Storage(cfg.storage.root)
     tables = ("users", "items", "interactions", "edges", "rejects", "splits", "recommendations", "metrics",
-              "tokens", "word_vectors", "item_w2v")
+              "tokens", "word_vectors", "item_w2v", "item_embeddings")
     before = {t: _snapshot(spark, storage, t) for t in tables}
-    run_stage(spark, cfg, "run", run_id="run-a")
+    again = run_stage(spark, cfg, "run", run_id="run-a")
+    assert again["embed"]["embedded"] == 0  # nothing changed: no text embedded again
     for t in tables:
         assert _snapshot(spark, storage, t) == before[t], t
     runs = storage.read(spark, "runs").where("run_id = 'run-a'").collect()
     assert len(runs) == 1 and runs[0].status == "succeeded"
-    assert set(runs[0].timings) == {"ingest", "tokenize", "word2vec", "split", "recommend", "evaluate"}
+    assert set(runs[0].timings) == {"ingest", "tokenize", "word2vec", "embed", "split", "recommend", "evaluate"}
     assert '"protocol": "stratified"' in runs[0].config
 
 

@@ -53,10 +53,7 @@ def recommend_by_content(train: DataFrame, item_vecs: DataFrame, k: int = 10, *,
     if half_life_days is not None and half_life_days <= 0:
         raise ValueError(f"half_life_days must be positive, got {half_life_days}")
     spark = train.sparkSession
-    rows = item_vecs.where(F.col("vector").isNotNull()).select(col_item, "vector").collect()  # bounded by the catalogue
-    rows.sort(key=lambda r: str(r[col_item]))
-    ids = np.array([str(r[col_item]) for r in rows], dtype=object)
-    mat = np.array([r["vector"] for r in rows], dtype=np.float32).reshape(len(rows), -1)
+    ids, mat = _catalogue(item_vecs, col_item)
     norms = np.linalg.norm(mat, axis=1, keepdims=True)
     mat = np.divide(mat, norms, out=np.zeros_like(mat), where=norms > 0)
     if center and len(mat) > 1:
@@ -95,6 +92,26 @@ def recommend_by_content(train: DataFrame, item_vecs: DataFrame, k: int = 10, *,
     if col_user != "user_id" or col_item != "item_id":
         recs = recs.withColumnRenamed("user_id", col_user).withColumnRenamed("item_id", col_item)
     return recs
+
+
+def _catalogue(item_vecs: DataFrame, col_item: str) -> tuple[np.ndarray, np.ndarray]:
+    """The catalogue on the driver (bounded by its size), through Arrow: ids sorted, and
+    their vectors as one float32 matrix."""
+    import pyarrow.compute as pc
+
+    table = (item_vecs.where(F.col("vector").isNotNull())
+             .select(F.col(col_item).cast("string").alias("item"), F.col("vector").cast("array<float>"))
+             .toArrow())
+    ids = np.array(table.column("item").to_pylist(), dtype=object)
+    if len(ids) == 0:
+        return ids, np.zeros((0, 0), dtype=np.float32)
+    vectors = table.column("vector").combine_chunks()
+    sizes = pc.list_value_length(vectors).to_numpy(zero_copy_only=False)
+    if sizes.min() != sizes.max():
+        raise ValueError(f"item vectors differ in length ({sizes.min()} to {sizes.max()}); one model per catalogue")
+    mat = pc.list_flatten(vectors).to_numpy(zero_copy_only=False).astype(np.float32).reshape(len(ids), -1)
+    order = np.argsort(ids.astype(str), kind="stable")
+    return ids[order], np.ascontiguousarray(mat[order])
 
 
 def _score_block(block: pd.DataFrame, ids: np.ndarray, m: np.ndarray, index: dict, k: int, block_cells: int):
