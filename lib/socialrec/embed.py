@@ -34,7 +34,7 @@ FIELDS = (C.TITLE, C.TEXT, C.TAGS)
 class EmbedSettings:
     """What every executor needs to build the same engine (picklable, no Spark inside)."""
 
-    model_path: str
+    model_path: str | None  # None: each worker uses its own installed copy of the packaged MiniLM
     device: str = "auto"
     dtype: str = "auto"
     batch_size: int = 64

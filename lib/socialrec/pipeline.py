@@ -156,8 +156,7 @@ def embed_stage(spark: SparkSession, storage: Storage, *, dataset: str, emb: Emb
 
     from socialrec.encoder import default_model_path, inspect_model
 
-    path = emb.model_path or default_model_path()
-    info = inspect_model(path)  # a missing or incomplete model folder fails here, before any Spark work
+    info = inspect_model(emb.model_path or default_model_path())  # a bad model folder fails here, before Spark work
     max_length = min(emb.max_length or info.max_seq_length, info.max_seq_length)
     docs = storage.read(spark, ITEMS, dataset).select(C.ITEM, embedding_text(emb.fields).alias("_text"))
     docs = docs.withColumn(C.CONTENT_HASH, content_hash(F.col("_text"), max_length))
@@ -165,7 +164,9 @@ def embed_stage(spark: SparkSession, storage: Storage, *, dataset: str, emb: Emb
     kept = existing.join(docs.select(C.ITEM, C.CONTENT_HASH), [C.ITEM, C.CONTENT_HASH], "left_semi")
     todo = docs.join(existing.select(C.ITEM, C.CONTENT_HASH), [C.ITEM, C.CONTENT_HASH], "left_anti")
     n_todo = todo.count()
-    settings = EmbedSettings(model_path=path, device=emb.device, dtype=emb.dtype, batch_size=emb.batch_size,
+    # model_path None travels as None: executors resolve the packaged model in their own
+    # environment, whose site-packages path need not be the driver's.
+    settings = EmbedSettings(model_path=emb.model_path, device=emb.device, dtype=emb.dtype, batch_size=emb.batch_size,
                              max_length=max_length, threads=emb.threads)
     sc = spark.sparkContext
     embedded, blank = sc.accumulator(0), sc.accumulator(0)
