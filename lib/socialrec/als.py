@@ -1,0 +1,219 @@
+"""Implicit-feedback ALS on Spark (model ``als``): confidences, id mapping, tuning on a
+validation split, and blockwise top-k with seen items removed.
+
+* **Confidence.** Spark's implicit ALS (Hu, Koren, Volinsky 2008) takes a value r per
+  (user, item) pair and uses preference 1 with confidence 1 + alpha * r. r comes from the
+  pair's summed interaction weight (``dataset.event_weights``: view < like < comment <
+  share; a MovieLens rating; a Last.fm play count) through ``als.confidence``: ``linear``
+  (r = weight), ``log`` (r = log(1 + weight / als.log_epsilon), for play counts whose
+  range spans five orders of magnitude) or ``binary`` (r = 1).
+* **Ids.** ALS needs int ids; ``sync_id_map`` keeps them in the ``id_map`` table per
+  dataset: an id keeps its number across runs, new ids get the next numbers (in id
+  order), ids that left the dataset lose their row.
+* **Tuning.** ``tune`` carves a validation split from train (stratified per user, seeded),
+  fits every point of the ``als.grid``, scores nDCG@k on the validation pairs (a ranking
+  metric, not RMSE) and returns the best point; the stage then refits on all of train.
+* **Top-k.** Spark's ``recommendForAllUsers`` ranks the whole catalogue including seen
+  items and leaves the filtering to the caller, who must ask for k + max(seen) items per
+  user to keep k (and shuffle that many rows). Here the item factors are broadcast and
+  each block of users is scored with one matrix product, seen items masked before the
+  top-k is taken (``socialrec.retrieval``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from socialrec import columns as C
+from socialrec.retrieval import topk_block, users_per_block
+
+log = logging.getLogger(__name__)
+
+CONFIDENCES = ("linear", "log", "binary")
+OUT_SCHEMA = "user_id string, item_id string, rank int, score double, explanation string"
+
+
+@dataclass(frozen=True)
+class ALSParams:
+    rank: int = 64
+    reg: float = 0.05
+    alpha: float = 10.0
+    max_iter: int = 15
+
+    def label(self) -> str:
+        return f"rank={self.rank},reg={self.reg:g},alpha={self.alpha:g},iter={self.max_iter}"
+
+
+def confidence_value(weight, mode: str = "linear", log_epsilon: float = 1.0):
+    """The r of confidence 1 + alpha * r, from a pair's summed interaction weight column."""
+    w = F.col(weight) if isinstance(weight, str) else weight
+    if mode == "linear":
+        return w.cast("double")
+    if mode == "log":
+        return F.log1p(w.cast("double") / F.lit(float(log_epsilon)))
+    if mode == "binary":
+        return F.lit(1.0)
+    raise ValueError(f"als.confidence: {mode!r} is not one of {', '.join(CONFIDENCES)}")
+
+
+def new_id_map(ids: DataFrame, existing: DataFrame | None = None, *, col: str = "id") -> DataFrame:
+    """(id, idx int): existing ids keep their idx; new ids get max(idx) + 1, ... in id order.
+
+    ``ids``: one column ``col`` of distinct-or-not ids; ``existing``: (id, idx) rows of
+    the current map (ids absent from ``ids`` are dropped)."""
+    wanted = ids.select(F.col(col).cast("string").alias("id")).where(F.col("id").isNotNull()).distinct()
+    if existing is None:
+        kept = wanted.limit(0).withColumn("idx", F.lit(0).cast("int"))
+        start = 0
+    else:
+        kept = existing.select("id", "idx").join(wanted, "id", "left_semi")
+        top = existing.agg(F.max("idx")).first()[0]  # one number
+        start = 0 if top is None else int(top) + 1
+    fresh = wanted.join(kept, "id", "left_anti").orderBy("id")
+    numbered = fresh.rdd.map(lambda r: r[0]).zipWithIndex().map(lambda t: (t[0], int(t[1]) + start))
+    fresh_df = ids.sparkSession.createDataFrame(numbered, "id string, idx int")
+    out = kept.unionByName(fresh_df)
+    if start + fresh_df.count() > 2**31 - 1:  # ALS ids are Spark ints
+        raise ValueError("more than 2^31 ids: ALS cannot index them")
+    return out
+
+
+def fit(train: DataFrame, params: ALSParams, *, seed: int = 42, col_user: str = "uidx", col_item: str = "iidx",
+        col_rating: str = "r"):
+    """Spark ALS (implicit) on (user idx, item idx, r)."""
+    from pyspark.ml.recommendation import ALS
+
+    als = ALS(rank=params.rank, regParam=params.reg, alpha=params.alpha, maxIter=params.max_iter,
+              implicitPrefs=True, userCol=col_user, itemCol=col_item, ratingCol=col_rating, seed=seed,
+              coldStartStrategy="drop", nonnegative=False)
+    return als.fit(train)
+
+
+def factors_by_id(model_factors: DataFrame, id_map: DataFrame, col_id: str) -> DataFrame:
+    """(col_id, vector array<float>) from an ALS factor frame (id int, features)."""
+    return model_factors.join(id_map, model_factors["id"] == id_map["idx"]).select(
+        id_map["id"].alias(col_id), F.col("features").cast("array<float>").alias("vector"))
+
+
+def recommend_from_factors(user_vecs: DataFrame, item_vecs: DataFrame, train: DataFrame, k: int, *,
+                           candidates: list[str] | None = None, block_cells: int = 1 << 24,
+                           col_user: str = C.USER, col_item: str = C.ITEM) -> DataFrame:
+    """Top-k unseen items by dot product of user and item vectors (blockwise).
+
+    ``user_vecs``: (user, vector); ``item_vecs``: (item, vector); ``train``: (user, item)
+    pairs whose items are removed; ``candidates``: rank only among these items."""
+    from socialrec.content import _catalogue  # the catalogue on the driver, sorted, through Arrow
+
+    spark = train.sparkSession
+    ids, mat = _catalogue(item_vecs.select(F.col(col_item).alias("item_id"), "vector"), "item_id")
+    index = {item: i for i, item in enumerate(ids)}
+    cand_rows = None
+    if candidates is not None:
+        cand_rows = np.array(sorted(index[c] for c in set(candidates) if c in index), dtype=np.int64)
+    b_ids, b_mat = spark.sparkContext.broadcast(ids), spark.sparkContext.broadcast(mat)
+    b_cand = spark.sparkContext.broadcast(cand_rows)
+    seen = train.groupBy(F.col(col_user).alias("user_id")).agg(
+        F.collect_list(F.col(col_item).cast("string")).alias("seen"))
+    users = user_vecs.select(F.col(col_user).alias("user_id"), "vector").join(seen, "user_id", "left")
+
+    def score(batches):
+        ids_, m, cand = b_ids.value, b_mat.value, b_cand.value
+        idx = {item: i for i, item in enumerate(ids_)}
+        unit = m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)  # for the explanations
+        per_block = users_per_block(len(ids_) if cand is None else len(cand), block_cells)
+        for pdf in batches:
+            out = []
+            for start in range(0, len(pdf), per_block):
+                block = pdf.iloc[start:start + per_block]
+                P = np.stack([np.asarray(v, dtype=np.float32) for v in block["vector"]])
+                seen_rows = [np.unique(np.array([idx[s] for s in (sv if sv is not None else []) if s in idx],
+                                                dtype=np.int64)) for sv in block["seen"]]
+                for user, hist, (rows, scores) in zip(block["user_id"], seen_rows,
+                                                      topk_block(P, seen_rows, m, k, block_cells, cand)):
+                    because = None
+                    if len(hist) and len(rows):
+                        because = unit[rows] @ unit[hist].T
+                    for rank, (i, sc) in enumerate(zip(rows, scores), start=1):
+                        why = (f"people who engaged with {ids_[hist[int(np.argmax(because[rank - 1]))]]} "
+                               "also engaged with this") if because is not None else "popular with people like you"
+                        out.append((user, ids_[i], rank, float(sc), why))
+            yield pd.DataFrame(out, columns=["user_id", "item_id", "rank", "score", "explanation"])
+
+    recs = users.where(F.col("vector").isNotNull()).mapInPandas(score, OUT_SCHEMA)
+    if col_user != "user_id" or col_item != "item_id":
+        recs = recs.withColumnRenamed("user_id", col_user).withColumnRenamed("item_id", col_item)
+    return recs
+
+
+def grid_points(grid: dict[str, list[float]], base: ALSParams) -> list[ALSParams]:
+    """Every combination of the grid's values (keys rank, reg, alpha, max_iter); keys
+    not in the grid keep ``base``'s value."""
+    import itertools
+
+    keys = [k for k in ("rank", "reg", "alpha", "max_iter") if grid.get(k)]
+    points = []
+    for values in itertools.product(*(grid[k] for k in keys)):
+        kw = {"rank": base.rank, "reg": base.reg, "alpha": base.alpha, "max_iter": base.max_iter}
+        kw.update(dict(zip(keys, values)))
+        points.append(ALSParams(rank=int(kw["rank"]), reg=float(kw["reg"]), alpha=float(kw["alpha"]),
+                                max_iter=int(kw["max_iter"])))
+    return points or [base]
+
+
+def indexed(pairs: DataFrame, users_map: DataFrame, items_map: DataFrame, *, confidence: str, log_epsilon: float,
+            col_user: str = C.USER, col_item: str = C.ITEM, col_weight: str = C.WEIGHT) -> DataFrame:
+    """(uidx, iidx, r) for ALS from (user, item, weight) pairs and the two id maps."""
+    return (pairs.join(users_map.select(F.col("id").alias(col_user), F.col("idx").alias("uidx")), col_user)
+            .join(items_map.select(F.col("id").alias(col_item), F.col("idx").alias("iidx")), col_item)
+            .select("uidx", "iidx", confidence_value(col_weight, confidence, log_epsilon).alias("r")))
+
+
+def train_and_recommend(train: DataFrame, users_map: DataFrame, items_map: DataFrame, params: ALSParams, k: int, *,
+                        confidence: str = "linear", log_epsilon: float = 1.0, seed: int = 42,
+                        candidates: list[str] | None = None) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """Fit on ``train`` (user, item, weight) and return (recommendations, user vectors,
+    item vectors); the vectors are (user_id|item_id, vector)."""
+    data = indexed(train, users_map, items_map, confidence=confidence, log_epsilon=log_epsilon)
+    # Cached: ALS makes several passes over its input, which is a join of three tables.
+    data = data.cache()
+    try:
+        model = fit(data, params, seed=seed)
+        # Factors are small (users + items rows) and read twice (retrieval, explanations):
+        # materialised once so the blockwise step does not recompute the ALS lineage.
+        uvec = factors_by_id(model.userFactors, users_map, C.USER).cache()
+        ivec = factors_by_id(model.itemFactors, items_map, C.ITEM).cache()
+        uvec.count(), ivec.count()
+    finally:
+        data.unpersist()
+    recs = recommend_from_factors(uvec, ivec, train, k, candidates=candidates)
+    return recs, uvec, ivec
+
+
+def tune(train: DataFrame, users_map: DataFrame, items_map: DataFrame, points: list[ALSParams], *, k: int,
+         val_ratio: float, seed: int, confidence: str = "linear", log_epsilon: float = 1.0) -> list[tuple[ALSParams, float]]:
+    """nDCG@k on a validation split carved from ``train`` (per user, ``val_ratio`` of the
+    pairs kept for fitting), for each point; best first (ties: the earlier point)."""
+    from socialrec.metrics import ranking_metrics
+    from socialrec.split import stratified_split
+
+    fit_part, val = stratified_split(train, val_ratio, seed)
+    fit_part, val = fit_part.cache(), val.cache()  # every grid point reads both
+    scores = []
+    try:
+        for p in points:
+            recs, uvec, ivec = train_and_recommend(fit_part, users_map, items_map, p, k, confidence=confidence,
+                                                   log_epsilon=log_epsilon, seed=seed)
+            m = ranking_metrics(recs, val, k=[k], metrics=["ndcg"]).first()
+            scores.append((p, float(m["value"])))
+            uvec.unpersist(), ivec.unpersist()
+            log.info("als tuning: %s -> validation nDCG@%d %.4f", p.label(), k, scores[-1][1])
+    finally:
+        fit_part.unpersist(), val.unpersist()
+    order = sorted(range(len(scores)), key=lambda i: (-scores[i][1], i))
+    return [scores[i] for i in order]

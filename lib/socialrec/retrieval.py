@@ -1,0 +1,66 @@
+"""Blockwise top-k by dot product: the retrieval kernel of every vector model
+(``w2v_content``, ``transformer_content``, ``als``, the hybrid's candidates).
+
+``topk_block(P, seen, M, k)`` scores a block of user vectors ``P`` (users x dim, float32)
+against the item matrix ``M`` (items x dim, float32, rows sorted by item id) one block of
+items at a time, at most ``block_cells`` scores in memory, keeping a running top-k per
+user with ``argpartition``; ``seen[r]`` (item row numbers) are excluded for user ``r``.
+It returns, per user, the item rows and scores ordered by score descending, then by item
+row (= item id), so ties resolve the same way on every run. Called inside
+``mapInPandas`` on broadcast matrices: no users x items rows ever exist in Spark.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def users_per_block(n_items: int, block_cells: int = 1 << 24, cap: int = 1024) -> int:
+    """How many users to score together so one block of scores stays near ``block_cells``."""
+    return max(1, min(cap, block_cells // max(n_items, 1)))
+
+
+def topk_block(P: np.ndarray, seen: list[np.ndarray], M: np.ndarray, k: int, block_cells: int = 1 << 24,
+               candidates: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Top-k item rows and scores for each row of ``P``; see the module docstring.
+
+    ``candidates`` (item rows, sorted): rank only among these items (e.g. the cold
+    items of the cold-start protocol)."""
+    n_users = P.shape[0]
+    cand = np.arange(M.shape[0]) if candidates is None else np.asarray(candidates, dtype=np.int64)
+    n_items = len(cand)
+    kk = min(k, n_items)
+    if n_users == 0 or kk == 0:
+        return [(np.zeros(0, np.int64), np.zeros(0, np.float32)) for _ in range(n_users)]
+    top_s = np.full((n_users, kk), -np.inf, dtype=np.float32)
+    top_i = np.full((n_users, kk), -1, dtype=np.int64)
+    seen_rows = np.concatenate([np.full(len(s), r, dtype=np.int64) for r, s in enumerate(seen)] or [np.zeros(0, np.int64)])
+    seen_items = np.concatenate(list(seen) or [np.zeros(0, np.int64)]).astype(np.int64)
+    # Seen items as positions in `cand` (items outside the candidates need no mask).
+    pos = np.searchsorted(cand, seen_items)
+    inside = (pos < n_items) & (cand[np.minimum(pos, n_items - 1)] == seen_items)
+    seen_rows, seen_cols = seen_rows[inside], pos[inside]
+    step = max(kk, block_cells // n_users)
+    for j0 in range(0, n_items, step):
+        j1 = min(n_items, j0 + step)
+        block = M[cand[j0:j1]] if candidates is not None else M[j0:j1]
+        S = P @ block.T  # (users, items in block)
+        sel = (seen_cols >= j0) & (seen_cols < j1)
+        S[seen_rows[sel], seen_cols[sel] - j0] = -np.inf
+        width = j1 - j0
+        if width > kk:
+            part = np.argpartition(-S, kk - 1, axis=1)[:, :kk]
+        else:
+            part = np.broadcast_to(np.arange(width), (n_users, width))
+        cand_s = np.concatenate([top_s, np.take_along_axis(S, part, axis=1)], axis=1)
+        cand_i = np.concatenate([top_i, part + j0], axis=1)
+        keep = np.argpartition(-cand_s, kk - 1, axis=1)[:, :kk]
+        top_s = np.take_along_axis(cand_s, keep, axis=1)
+        top_i = np.take_along_axis(cand_i, keep, axis=1)
+    out = []
+    for r in range(n_users):
+        order = np.lexsort((top_i[r], -top_s[r]))  # score desc, then item row (= item id)
+        s_r, i_r = top_s[r][order], top_i[r][order]
+        ok = (i_r >= 0) & np.isfinite(s_r)  # a user who has seen almost everything gets fewer
+        out.append((cand[i_r[ok]], s_r[ok]))
+    return out
