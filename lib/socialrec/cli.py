@@ -133,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     if "split" in result:
         print(f"  split {cfg.evaluation.protocol} (ratio {cfg.evaluation.ratio}, seed {cfg.evaluation.seed}): "
               f"{result['split']['train']:,} train / {result['split']['test']:,} test pairs")
+    if result.get("params"):
+        print("  chosen at run time: " + ", ".join(f"{k}={v}" for k, v in sorted(result["params"].items())))
     if "metrics" in result:
         print()
         print(format_summary(result["metrics"]))

@@ -184,6 +184,21 @@ class EmbedConfig:
 
 
 @dataclass
+class ALSConfig:
+    rank: int = 64
+    reg: float = 0.3  # Spark's regParam (scaled per user/item by their number of pairs)
+    alpha: float = 1.0  # confidence = 1 + alpha * r
+    max_iter: int = 15
+    confidence: str = "linear"  # r from the pair's weight: linear | log | binary
+    log_epsilon: float = 1.0  # confidence log: r = log(1 + weight / log_epsilon)
+    tune: bool = True  # pick rank/reg/alpha from grid on a validation split carved from train
+    grid: dict[str, list[float]] = field(
+        default_factory=lambda: {"rank": [64], "reg": [0.1, 0.3, 1.0], "alpha": [1.0, 3.0]})
+    val_ratio: float = 0.8  # share of each user's train pairs used for fitting while tuning
+    seed: int = 42
+
+
+@dataclass
 class ContentConfig:
     variant: str = "mean"  # item vector used by w2v_content: mean | sif
     center: bool = True  # subtract the catalogue's mean item vector before cosine
@@ -211,6 +226,7 @@ class Config:
     tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
     word2vec: Word2VecConfig = field(default_factory=Word2VecConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
+    als: ALSConfig = field(default_factory=ALSConfig)
     content: ContentConfig = field(default_factory=ContentConfig)
     recommend: RecommendConfig = field(default_factory=RecommendConfig)
     run: RunConfig = field(default_factory=RunConfig)
@@ -224,7 +240,7 @@ class Config:
 
 PROTOCOLS = ("random", "stratified", "chrono")
 METRIC_NAMES = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate")
-MODELS = ("popularity", "w2v_content", "transformer_content")
+MODELS = ("popularity", "als", "w2v_content", "transformer_content")
 DATASETS = ("synthetic", "movielens-100k", "movielens-latest", "lastfm-hetrec", "stackexchange", "files")
 FILE_TABLES = ("users", "items", "interactions", "edges")
 FILE_FORMATS = ("csv", "json", "parquet")
@@ -424,6 +440,22 @@ def validate(cfg: Config) -> None:
         bad("content.half_life_days", f"must be positive (or null for no decay), got {cfg.content.half_life_days}")
     if cfg.content.own_posts_weight < 0:
         bad("content.own_posts_weight", f"must be 0 or more, got {cfg.content.own_posts_weight}")
+    a = cfg.als
+    for name in ("rank", "max_iter"):
+        if getattr(a, name) < 1:
+            bad(f"als.{name}", f"must be at least 1, got {getattr(a, name)}")
+    for name in ("reg", "alpha", "log_epsilon"):
+        if getattr(a, name) <= 0:
+            bad(f"als.{name}", f"must be positive, got {getattr(a, name)}")
+    if a.confidence not in ("linear", "log", "binary"):
+        bad("als.confidence", f"{a.confidence!r} is not one of linear, log, binary")
+    for key, values in a.grid.items():
+        if key not in ("rank", "reg", "alpha", "max_iter"):
+            bad(f"als.grid.{key}", "unknown; the grid takes rank, reg, alpha, max_iter")
+        if not values or any(v <= 0 for v in values):
+            bad(f"als.grid.{key}", f"must be one or more positive values, got {values}")
+    if not 0.0 < a.val_ratio < 1.0:
+        bad("als.val_ratio", f"must be between 0 and 1 (exclusive), got {a.val_ratio}")
     e = cfg.embed
     if not e.model or not all(ch.isalnum() or ch in "-_./" for ch in e.model):
         bad("embed.model", f"must be letters, digits, '-', '_', '.' or '/', got {e.model!r}")

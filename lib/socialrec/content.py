@@ -31,6 +31,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from socialrec import columns as C
+from socialrec.retrieval import topk_block, users_per_block
 
 OUT_SCHEMA = "user_id string, item_id string, rank int, score double, explanation string"
 
@@ -79,9 +80,7 @@ def recommend_by_content(train: DataFrame, item_vecs: DataFrame, k: int = 10, *,
     def score(batches):
         ids_, m = b_ids.value, b_mat.value
         index = {item: i for i, item in enumerate(ids_)}
-        # Users per block: up to 1024, fewer when the catalogue is large, so that one
-        # block of scores stays near block_cells floats.
-        per_block = max(1, min(1024, block_cells // max(len(ids_), 1)))
+        per_block = users_per_block(len(ids_), block_cells)
         for pdf in batches:
             out = []
             for start in range(0, len(pdf), per_block):
@@ -115,7 +114,7 @@ def _catalogue(item_vecs: DataFrame, col_item: str) -> tuple[np.ndarray, np.ndar
 
 
 def _score_block(block: pd.DataFrame, ids: np.ndarray, m: np.ndarray, index: dict, k: int, block_cells: int):
-    """Recommendations for one block of users: profiles, blockwise scores, running top-k."""
+    """Recommendations for one block of users: profiles, then the shared blockwise top-k."""
     users, profiles, seen, engaged = [], [], [], []
     for user, history in zip(block["user_id"], block["history"]):
         # Sorted by item id and summed in float64: the same profile whatever order the
@@ -135,38 +134,10 @@ def _score_block(block: pd.DataFrame, ids: np.ndarray, m: np.ndarray, index: dic
         engaged.append(np.unique([index[item] for item, _, own in h if not own]).astype(np.int64))
     if not users:
         return []
-    P = np.stack(profiles)
-    n_users, n_items = P.shape[0], m.shape[0]
-    kk = min(k, n_items)
-    top_s = np.full((n_users, kk), -np.inf, dtype=np.float32)
-    top_i = np.full((n_users, kk), -1, dtype=np.int64)
-    seen_rows = np.concatenate([np.full(len(s), r, dtype=np.int64) for r, s in enumerate(seen)])
-    seen_cols = np.concatenate(seen)
-    step = max(kk, block_cells // n_users)
-    for j0 in range(0, n_items, step):
-        j1 = min(n_items, j0 + step)
-        S = P @ m[j0:j1].T  # (users, items in block)
-        sel = (seen_cols >= j0) & (seen_cols < j1)
-        S[seen_rows[sel], seen_cols[sel] - j0] = -np.inf
-        width = j1 - j0
-        if width > kk:
-            part = np.argpartition(-S, kk - 1, axis=1)[:, :kk]
-        else:
-            part = np.broadcast_to(np.arange(width), (n_users, width))
-        cand_s = np.concatenate([top_s, np.take_along_axis(S, part, axis=1)], axis=1)
-        cand_i = np.concatenate([top_i, part + j0], axis=1)
-        keep = np.argpartition(-cand_s, kk - 1, axis=1)[:, :kk]
-        top_s = np.take_along_axis(cand_s, keep, axis=1)
-        top_i = np.take_along_axis(cand_i, keep, axis=1)
     out = []
-    for r, user in enumerate(users):
-        order = np.lexsort((top_i[r], -top_s[r]))  # score desc, then item id (ids are sorted)
-        s_r, i_r = top_s[r][order], top_i[r][order]
-        ok = (i_r >= 0) & np.isfinite(s_r)  # a user who has seen almost everything gets fewer
-        s_r, i_r = s_r[ok], i_r[ok]
-        hist = engaged[r]
-        because = m[i_r] @ m[hist].T if len(hist) else None
-        for rank, (i, sc) in enumerate(zip(i_r, s_r), start=1):
+    for user, hist, (rows, scores) in zip(users, engaged, topk_block(np.stack(profiles), seen, m, k, block_cells)):
+        because = m[rows] @ m[hist].T if len(hist) else None
+        for rank, (i, sc) in enumerate(zip(rows, scores), start=1):
             why = ids[hist[int(np.argmax(because[rank - 1]))]] if because is not None else None
             out.append((user, ids[i], rank, float(sc),
                         f"similar to {why}, which you engaged with" if why is not None else "matches your own posts"))

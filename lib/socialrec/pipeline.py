@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from socialrec import columns as C
-from socialrec.config import Config, ContentConfig, DatasetConfig, EmbedConfig, TokenizeConfig, Word2VecConfig
+from socialrec.config import ALSConfig, Config, ContentConfig, DatasetConfig, EmbedConfig, TokenizeConfig, Word2VecConfig
 from socialrec.content import recommend_by_content
 from socialrec.embed import EmbedSettings, content_hash, embedding_column, embedding_text
 from socialrec.ingest import validate
@@ -25,6 +25,7 @@ from socialrec.popularity import recommend_popular
 from socialrec.runs import Timer, new_run_id, record_run
 from socialrec.schemas import (
     EDGES,
+    ID_MAP,
     INTERACTIONS,
     ITEM_EMBEDDINGS,
     ITEM_W2V,
@@ -247,6 +248,48 @@ def _train_test(spark, storage, dataset, protocol, seed) -> tuple[DataFrame, Dat
     return train, test
 
 
+def sync_id_maps(spark: SparkSession, storage: Storage, dataset: str) -> tuple[DataFrame, DataFrame]:
+    """The dataset's user and item id maps (id -> int idx for ALS), synced in ``id_map``:
+    known ids keep their number, new ids get the next ones, vanished ids lose their row."""
+    from socialrec.als import new_id_map
+
+    existing = storage.read(spark, ID_MAP, dataset)
+    maps = []
+    for kind, table, col in (("user", USERS, C.USER), ("item", ITEMS, C.ITEM)):
+        ids = storage.read(spark, table, dataset).select(F.col(col).alias("id"))
+        fresh = new_id_map(ids, existing.where(F.col("kind") == kind))
+        storage.merge(fresh.withColumn(C.DATASET, F.lit(dataset)).withColumn("kind", F.lit(kind)), ID_MAP,
+                      scope={C.DATASET: dataset, "kind": kind})
+        maps.append(storage.read(spark, ID_MAP, dataset).where(F.col("kind") == kind).select("id", "idx"))
+    return maps[0], maps[1]
+
+
+def _als(spark, storage, *, dataset, train, cfg: ALSConfig, k, run_id, protocol):
+    """ALS recommendations, tuned on a validation split of train when configured; the
+    validation scores go to ``metrics`` (split ``<protocol>-validation``, one segment per
+    grid point) and the chosen values are returned for ``runs.params``."""
+    from socialrec import als as A
+
+    users_map, items_map = sync_id_maps(spark, storage, dataset)
+    users_map, items_map = users_map.cache(), items_map.cache()  # joined in every fit below
+    chosen = A.ALSParams(rank=cfg.rank, reg=cfg.reg, alpha=cfg.alpha, max_iter=cfg.max_iter)
+    points = A.grid_points(cfg.grid, chosen) if cfg.tune else [chosen]
+    if len(points) > 1:
+        scores = A.tune(train, users_map, items_map, points, k=k, val_ratio=cfg.val_ratio, seed=cfg.seed,
+                        confidence=cfg.confidence, log_epsilon=cfg.log_epsilon)
+        chosen = scores[0][0]
+        split_name = f"{protocol}-validation"
+        rows = [(run_id, dataset, split_name, "als", p.label(), "ndcg", k, v, None) for p, v in scores]
+        storage.merge(spark.createDataFrame(rows, METRICS.schema), METRICS,
+                      scope={C.RUN_ID: run_id, C.SPLIT: split_name, C.MODEL: "als"})
+        log.info("als: chose %s (validation nDCG@%d %.4f)", chosen.label(), k, scores[0][1])
+    recs, uvec, ivec = A.train_and_recommend(train, users_map, items_map, chosen, k, confidence=cfg.confidence,
+                                             log_epsilon=cfg.log_epsilon, seed=cfg.seed)
+    params = {"als.rank": str(chosen.rank), "als.reg": f"{chosen.reg:g}", "als.alpha": f"{chosen.alpha:g}",
+              "als.max_iter": str(chosen.max_iter), "als.tuned": str(len(points) > 1).lower()}
+    return recs, params, [uvec, ivec, users_map, items_map]
+
+
 def recommend_stage(
     spark: SparkSession,
     storage: Storage,
@@ -260,6 +303,8 @@ def recommend_stage(
     w2v_engine: str = "spark",
     content: ContentConfig | None = None,
     embed_model: str = "all-MiniLM-L6-v2",
+    als: ALSConfig | None = None,
+    run_id_params: dict | None = None,
 ) -> dict[str, int]:
     """Top-k per user for each model, trained on the split's train part."""
     train, test = _train_test(spark, storage, dataset, protocol, seed)
@@ -273,6 +318,7 @@ def recommend_stage(
                       center=content.center)
     counts = {}
     for model in models:
+        release = []
         if model == "popularity":
             recs = recommend_popular(train, users, k)
             recs = recs.withColumn("components", F.create_map(F.lit("popularity"), F.col(C.SCORE)))
@@ -284,6 +330,12 @@ def recommend_stage(
                                    f"dataset {dataset!r}; run `socialrec word2vec` first")
             recs = recommend_by_content(train, vecs, **by_content)
             recs = recs.withColumn("components", F.create_map(F.lit("w2v_cosine"), F.col(C.SCORE)))
+        elif model == "als":
+            recs, params, release = _als(spark, storage, dataset=dataset, train=train, cfg=als or ALSConfig(), k=k,
+                                         run_id=run_id, protocol=protocol)
+            recs = recs.withColumn("components", F.create_map(F.lit("als"), F.col(C.SCORE)))
+            if run_id_params is not None:
+                run_id_params.update(params)
         elif model == "transformer_content":
             vecs = storage.read(spark, ITEM_EMBEDDINGS, dataset).where(F.col(C.MODEL) == embed_model)
             if vecs.limit(1).count() == 0:
@@ -300,6 +352,8 @@ def recommend_stage(
             .withColumn(C.MODEL, F.lit(model))
         )
         storage.merge(recs, RECOMMENDATIONS, scope={C.RUN_ID: run_id, C.MODEL: model})
+        for df in release:
+            df.unpersist()
         counts[model] = (
             storage.read(spark, RECOMMENDATIONS)
             .where((F.col(C.RUN_ID) == run_id) & (F.col(C.MODEL) == model))
@@ -333,7 +387,7 @@ def evaluate_stage(
             .withColumn(C.SPLIT, F.lit(protocol))
             .withColumn(C.SEGMENT, F.lit("all"))
         )
-        storage.merge(m, METRICS, scope={C.RUN_ID: run_id, C.MODEL: model})
+        storage.merge(m, METRICS, scope={C.RUN_ID: run_id, C.MODEL: model, C.SPLIT: protocol})
     return storage.read(spark, METRICS).where((F.col(C.RUN_ID) == run_id) & F.col(C.MODEL).isin(*models))
 
 
@@ -370,6 +424,7 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
     record_run(spark, storage, run_id=run_id, dataset=cfg.dataset.name, command=command, status="running",
                started_at=started, finished_at=None, config_json=cfg.to_json())
     result: dict = {"run_id": run_id}
+    params: dict[str, str] = {}  # values chosen while running (tuned ALS), recorded in runs
     try:
         for stage in stages:
             log.info("stage %s: starting (run %s)", stage, run_id)
@@ -390,7 +445,8 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
                     result["recommend"] = recommend_stage(spark, storage, run_id=run_id, dataset=cfg.dataset.name,
                                                           protocol=ev.protocol, seed=ev.seed, models=ev.models,
                                                           k=cfg.recommend.k, w2v_engine=cfg.word2vec.engine,
-                                                          content=cfg.content, embed_model=cfg.embed.model)
+                                                          content=cfg.content, embed_model=cfg.embed.model,
+                                                          als=cfg.als, run_id_params=params)
                 elif stage == "evaluate":
                     metrics = evaluate_stage(spark, storage, run_id=run_id, dataset=cfg.dataset.name,
                                              protocol=ev.protocol, seed=ev.seed, models=ev.models, ks=ev.k,
@@ -402,10 +458,11 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
     except Exception as exc:
         record_run(spark, storage, run_id=run_id, dataset=cfg.dataset.name, command=command, status="failed",
                    started_at=started, finished_at=datetime.now(timezone.utc), config_json=cfg.to_json(),
-                   timings=timer.timings, error="".join(traceback.format_exception(exc)))
+                   timings=timer.timings, error="".join(traceback.format_exception(exc)), params=params)
         raise
     record_run(spark, storage, run_id=run_id, dataset=cfg.dataset.name, command=command, status="succeeded",
                started_at=started, finished_at=datetime.now(timezone.utc), config_json=cfg.to_json(),
-               timings=timer.timings)
+               timings=timer.timings, params=params)
     result["timings"] = timer.timings
+    result["params"] = params
     return result

@@ -61,6 +61,7 @@ def record_run(
     config_json: str,
     timings: dict[str, float] | None = None,
     error: str | None = None,
+    params: dict[str, str] | None = None,
 ) -> None:
     """Upsert the run's row (status running, then succeeded or failed)."""
     row = {
@@ -74,5 +75,6 @@ def record_run(
         "code_version": code_version(),
         "timings": timings or {},
         "error": error[:4000] if error else None,
+        "params": params or {},
     }
     storage.merge(spark.createDataFrame([row], RUNS.schema), RUNS)

@@ -200,6 +200,7 @@ RUNS = Table(
             _f("code_version", StringType()),
             _f("timings", MapType(StringType(), DoubleType())),
             _f("error", StringType()),
+            _f("params", MapType(StringType(), StringType())),  # values chosen at run time (e.g. tuned ALS)
         ]
     ),
     keys=(C.RUN_ID,),
@@ -267,10 +268,24 @@ ITEM_EMBEDDINGS = Table(
     partition_by=(C.DATASET,),
 )
 
+ID_MAP = Table(
+    "id_map",
+    StructType(
+        [
+            _f(C.DATASET, StringType(), False),
+            _f("kind", StringType(), False),  # user | item
+            _f("id", StringType(), False),
+            _f("idx", IntegerType(), False),  # ALS's int id; stable across runs
+        ]
+    ),
+    keys=(C.DATASET, "kind", "id"),
+    partition_by=(C.DATASET,),
+)
+
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (USERS, ITEMS, INTERACTIONS, EDGES, REJECTS, SPLITS, RECOMMENDATIONS, METRICS, RUNS, TOKENS,
-              WORD_VECTORS, ITEM_W2V, ITEM_EMBEDDINGS)
+              WORD_VECTORS, ITEM_W2V, ITEM_EMBEDDINGS, ID_MAP)
 }
 
 

@@ -67,6 +67,7 @@ class Storage:
         """Create the Delta table from its declared schema if it does not exist."""
         table = TABLES[table] if isinstance(table, str) else table
         if self.exists(spark, table):
+            self._add_missing_columns(spark, table)
             return
         builder = DeltaTable.createIfNotExists(spark)
         loc = self.location(table)
@@ -76,6 +77,25 @@ class Storage:
             builder = builder.partitionedBy(*table.partition_by)
         builder.execute()
         log.info("created Delta table %s", loc)
+
+    def _add_missing_columns(self, spark: SparkSession, table: Table) -> None:
+        """Schema evolution rule: a column declared in schemas.py but absent from an
+        existing table is added (nullable, null in old rows) with ALTER TABLE; a column
+        the table has but the declaration lacks is left in place and ignored by reads
+        that project to the declared schema. Types are never changed in place."""
+        loc = self.location(table)
+        name = loc if self.catalog else f"delta.`{loc}`"
+        have = {f.name for f in spark.read.table(loc).schema} if self.catalog else \
+            {f.name for f in spark.read.format("delta").load(loc).schema}
+        missing = [f for f in table.schema.fields if f.name not in have]
+        if not missing:
+            return
+        if any(not f.nullable for f in missing):
+            raise ValueError(f"table {loc}: NOT NULL column(s) {[f.name for f in missing if not f.nullable]} "
+                             "cannot be added to existing rows; migrate the table")
+        cols = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
+        spark.sql(f"ALTER TABLE {name} ADD COLUMNS ({cols})")
+        log.info("table %s: added column(s) %s", loc, cols)
 
     def read(self, spark: SparkSession, table: str | Table, dataset: str | None = None) -> DataFrame:
         """Read a table (creating it empty if absent), optionally one dataset's rows."""
