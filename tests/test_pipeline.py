@@ -56,6 +56,21 @@ def test_tables_and_results(spark, cfg, first_run):
     assert first_run["embed"] == {**first_run["embed"], "items": 600, "embedded": 600, "kept": 0, "no_text": 0}
     tc = {(r.metric, r.k): r.value for r in all_metrics.where("model = 'transformer_content'").collect()}
     assert set(tc) == set(metrics) and 0 < tc[("ndcg", 10)] < 1
+    als = {(r.metric, r.k): r.value for r in all_metrics.where("model = 'als' and split = 'stratified'").collect()}
+    assert set(als) == set(metrics) and 0 < als[("ndcg", 10)] < 1
+    als_recs = storage.read(spark, "recommendations").where("run_id = 'run-a' and model = 'als'")
+    assert als_recs.join(train, ["user_id", "item_id"]).count() == 0  # seen items removed
+    assert als_recs.count() == 3000  # every user with train pairs gets 10
+    hybrid = storage.read(spark, "recommendations").where("run_id = 'run-a' and model = 'hybrid'")
+    assert hybrid.count() == 3000 and hybrid.join(train, ["user_id", "item_id"]).count() == 0
+    row = hybrid.where("rank = 1").orderBy("user_id").first()
+    assert set(row.components) == {"als", "transformer", "w2v", "popular", "ranker"}
+    assert row.components["ranker"] == pytest.approx(row.score)
+    assert row.explanation.startswith(("similar to ", "people who engaged", "popular: "))
+    hm = {(r.metric, r.k): r.value for r in all_metrics.where("model = 'hybrid' and split = 'stratified'").collect()}
+    assert set(hm) == set(metrics) and 0 < hm[("ndcg", 10)] < 1
+    maps = storage.read(spark, "id_map").groupBy("kind").count().collect()
+    assert {r.kind: r["count"] for r in maps} == {"user": 300, "item": 600}
     words = {r.metric for r in all_metrics.where("model = 'w2v-spark' and split = 'word2vec'").collect()}
     # The generated network's words cover almost no analogy question: that score is not written.
     assert {"wordsim353_spearman", "wordsim353_oov_ratio"} <= words and "analogy_accuracy" not in words
@@ -70,7 +85,8 @@ def test_tables_are_readable_by_another_delta_reader(cfg, first_run):
     recs = deltalake.DeltaTable(storage.location("recommendations")).to_pandas()
     metrics = deltalake.DeltaTable(storage.location("metrics")).to_pandas()
     assert len(recs[(recs.run_id == "run-a") & (recs.model == "popularity")]) == 300 * 10
-    assert set(recs[recs.run_id == "run-a"].model) == {"popularity", "w2v_content", "transformer_content"}
+    assert set(recs[recs.run_id == "run-a"].model) == {"popularity", "als", "w2v_content", "transformer_content",
+                                                       "hybrid"}
     assert set(metrics.columns) >= {"run_id", "dataset", "split", "model", "segment", "metric", "k", "value"}
     ranking = metrics[metrics.split != "word2vec"]
     assert (ranking.split == "stratified").all() and (metrics.dataset == "synthetic").all()
@@ -79,7 +95,7 @@ def test_tables_are_readable_by_another_delta_reader(cfg, first_run):
 def test_rerun_with_the_same_run_id_leaves_identical_tables(spark, cfg, first_run):
     storage = Storage(cfg.storage.root)
     tables = ("users", "items", "interactions", "edges", "rejects", "splits", "recommendations", "metrics",
-              "tokens", "word_vectors", "item_w2v", "item_embeddings")
+              "tokens", "word_vectors", "item_w2v", "item_embeddings", "id_map")
     before = {t: _snapshot(spark, storage, t) for t in tables}
     again = run_stage(spark, cfg, "run", run_id="run-a")
     assert again["embed"]["embedded"] == 0  # nothing changed: no text embedded again
@@ -89,6 +105,13 @@ def test_rerun_with_the_same_run_id_leaves_identical_tables(spark, cfg, first_ru
     assert len(runs) == 1 and runs[0].status == "succeeded"
     assert set(runs[0].timings) == {"ingest", "tokenize", "word2vec", "embed", "split", "recommend", "evaluate"}
     assert '"protocol": "stratified"' in runs[0].config
+    # conf/env/test.yaml tunes ALS over two regParam values: the choice is in runs.params
+    # and both validation scores are in metrics.
+    assert runs[0].params["als.tuned"] == "true" and runs[0].params["als.reg"] in ("0.1", "1")
+    val = storage.read(spark, "metrics").where("run_id = 'run-a' and split = 'stratified-validation'").collect()
+    assert sorted(r.segment for r in val) == ["rank=8,reg=0.1,alpha=1,iter=5", "rank=8,reg=1,alpha=1,iter=5"]
+    best = max(val, key=lambda r: r.value)
+    assert runs[0].params["als.reg"] == best.segment.split(",")[1].split("=")[1]
 
 
 def test_single_stages_and_a_new_run(spark, cfg, first_run):

@@ -179,6 +179,16 @@ def train_and_recommend(train: DataFrame, users_map: DataFrame, items_map: DataF
                         candidates: list[str] | None = None) -> tuple[DataFrame, DataFrame, DataFrame]:
     """Fit on ``train`` (user, item, weight) and return (recommendations, user vectors,
     item vectors); the vectors are (user_id|item_id, vector)."""
+    uvec, ivec = fit_factors(train, users_map, items_map, params, confidence=confidence, log_epsilon=log_epsilon,
+                             seed=seed)
+    recs = recommend_from_factors(uvec, ivec, train, k, candidates=candidates)
+    return recs, uvec, ivec
+
+
+def fit_factors(train: DataFrame, users_map: DataFrame, items_map: DataFrame, params: ALSParams, *,
+                confidence: str = "linear", log_epsilon: float = 1.0, seed: int = 42) -> tuple[DataFrame, DataFrame]:
+    """Fit on ``train`` (user, item, weight); (user_id, vector) and (item_id, vector),
+    cached (the caller unpersists them)."""
     data = indexed(train, users_map, items_map, confidence=confidence, log_epsilon=log_epsilon)
     # Cached: ALS makes several passes over its input, which is a join of three tables.
     data = data.cache()
@@ -191,8 +201,7 @@ def train_and_recommend(train: DataFrame, users_map: DataFrame, items_map: DataF
         uvec.count(), ivec.count()
     finally:
         data.unpersist()
-    recs = recommend_from_factors(uvec, ivec, train, k, candidates=candidates)
-    return recs, uvec, ivec
+    return uvec, ivec
 
 
 def tune(train: DataFrame, users_map: DataFrame, items_map: DataFrame, points: list[ALSParams], *, k: int,

@@ -199,6 +199,16 @@ class ALSConfig:
 
 
 @dataclass
+class HybridConfig:
+    candidates: int = 50  # top-N unseen items taken from each source (ALS, transformer, Word2Vec, popular)
+    val_ratio: float = 0.8  # share of each user's train pairs the components are fitted on to train the ranker
+    objective: str = "listwise"  # listwise (validation nDCG, coordinate ascent) | pairwise | pointwise (logistic)
+    blend: list[str] = field(default_factory=lambda: ["als_z", "transformer_z", "w2v_z"])
+    reg: float = 0.0  # the ranker's L2 regularisation
+    seed: int = 42
+
+
+@dataclass
 class ContentConfig:
     variant: str = "mean"  # item vector used by w2v_content: mean | sif
     center: bool = True  # subtract the catalogue's mean item vector before cosine
@@ -227,6 +237,7 @@ class Config:
     word2vec: Word2VecConfig = field(default_factory=Word2VecConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     als: ALSConfig = field(default_factory=ALSConfig)
+    hybrid: HybridConfig = field(default_factory=HybridConfig)
     content: ContentConfig = field(default_factory=ContentConfig)
     recommend: RecommendConfig = field(default_factory=RecommendConfig)
     run: RunConfig = field(default_factory=RunConfig)
@@ -240,7 +251,7 @@ class Config:
 
 PROTOCOLS = ("random", "stratified", "chrono")
 METRIC_NAMES = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate")
-MODELS = ("popularity", "als", "w2v_content", "transformer_content")
+MODELS = ("popularity", "als", "w2v_content", "transformer_content", "hybrid")
 DATASETS = ("synthetic", "movielens-100k", "movielens-latest", "lastfm-hetrec", "stackexchange", "files")
 FILE_TABLES = ("users", "items", "interactions", "edges")
 FILE_FORMATS = ("csv", "json", "parquet")
@@ -456,6 +467,20 @@ def validate(cfg: Config) -> None:
             bad(f"als.grid.{key}", f"must be one or more positive values, got {values}")
     if not 0.0 < a.val_ratio < 1.0:
         bad("als.val_ratio", f"must be between 0 and 1 (exclusive), got {a.val_ratio}")
+    h = cfg.hybrid
+    if h.candidates < 1:
+        bad("hybrid.candidates", f"must be at least 1, got {h.candidates}")
+    if not 0.0 < h.val_ratio < 1.0:
+        bad("hybrid.val_ratio", f"must be between 0 and 1 (exclusive), got {h.val_ratio}")
+    if h.objective not in ("listwise", "pairwise", "pointwise"):
+        bad("hybrid.objective", f"{h.objective!r} is not one of listwise, pairwise, pointwise")
+    from socialrec.hybrid import FEATURES
+
+    for f in h.blend:
+        if f not in FEATURES:
+            bad("hybrid.blend", f"unknown feature {f!r}; known: {', '.join(FEATURES)}")
+    if h.reg < 0:
+        bad("hybrid.reg", f"must be 0 or more, got {h.reg}")
     e = cfg.embed
     if not e.model or not all(ch.isalnum() or ch in "-_./" for ch in e.model):
         bad("embed.model", f"must be letters, digits, '-', '_', '.' or '/', got {e.model!r}")

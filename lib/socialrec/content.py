@@ -55,12 +55,7 @@ def recommend_by_content(train: DataFrame, item_vecs: DataFrame, k: int = 10, *,
         raise ValueError(f"half_life_days must be positive, got {half_life_days}")
     spark = train.sparkSession
     ids, mat = _catalogue(item_vecs, col_item)
-    norms = np.linalg.norm(mat, axis=1, keepdims=True)
-    mat = np.divide(mat, norms, out=np.zeros_like(mat), where=norms > 0)
-    if center and len(mat) > 1:
-        centred = mat.astype(np.float64) - mat.astype(np.float64).mean(axis=0)
-        norms = np.linalg.norm(centred, axis=1, keepdims=True)
-        mat = np.divide(centred, norms, out=np.zeros_like(centred), where=norms > 0).astype(np.float32)
+    mat = centre(mat) if center else _unit(mat)
     b_ids, b_mat = spark.sparkContext.broadcast(ids), spark.sparkContext.broadcast(mat)
 
     weight = F.col(col_weight).cast("double")
@@ -91,6 +86,19 @@ def recommend_by_content(train: DataFrame, item_vecs: DataFrame, k: int = 10, *,
     if col_user != "user_id" or col_item != "item_id":
         recs = recs.withColumnRenamed("user_id", col_user).withColumnRenamed("item_id", col_item)
     return recs
+
+
+def _unit(mat: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(mat, axis=1, keepdims=True)
+    return np.divide(mat, norms, out=np.zeros_like(mat), where=norms > 0)
+
+
+def centre(mat: np.ndarray) -> np.ndarray:
+    """L2-normalise the rows, subtract their mean, normalise again (float32 out)."""
+    unit = _unit(mat.astype(np.float64))
+    if len(unit) > 1:
+        unit = _unit(unit - unit.mean(axis=0))
+    return unit.astype(np.float32)
 
 
 def _catalogue(item_vecs: DataFrame, col_item: str) -> tuple[np.ndarray, np.ndarray]:

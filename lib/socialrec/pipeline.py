@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from socialrec import columns as C
-from socialrec.config import ALSConfig, Config, ContentConfig, DatasetConfig, EmbedConfig, TokenizeConfig, Word2VecConfig
+from socialrec.config import ALSConfig, Config, ContentConfig, HybridConfig, DatasetConfig, EmbedConfig, TokenizeConfig, Word2VecConfig
 from socialrec.content import recommend_by_content
 from socialrec.embed import EmbedSettings, content_hash, embedding_column, embedding_text
 from socialrec.ingest import validate
@@ -264,6 +264,14 @@ def sync_id_maps(spark: SparkSession, storage: Storage, dataset: str) -> tuple[D
     return maps[0], maps[1]
 
 
+def _als_params(cfg: ALSConfig, chosen: dict | None = None):
+    from socialrec.als import ALSParams
+
+    chosen = chosen or {}
+    return ALSParams(rank=int(chosen.get("als.rank", cfg.rank)), reg=float(chosen.get("als.reg", cfg.reg)),
+                     alpha=float(chosen.get("als.alpha", cfg.alpha)), max_iter=int(chosen.get("als.max_iter", cfg.max_iter)))
+
+
 def _als(spark, storage, *, dataset, train, cfg: ALSConfig, k, run_id, protocol):
     """ALS recommendations, tuned on a validation split of train when configured; the
     validation scores go to ``metrics`` (split ``<protocol>-validation``, one segment per
@@ -290,6 +298,48 @@ def _als(spark, storage, *, dataset, train, cfg: ALSConfig, k, run_id, protocol)
     return recs, params, [uvec, ivec, users_map, items_map]
 
 
+def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSConfig, als_params, k,
+            w2v_engine, w2v_variant, embed_model):
+    """Hybrid recommendations: ranker trained on a validation split of train, then applied
+    to candidates from components refitted on all of train (see socialrec.hybrid)."""
+    from socialrec import als as A
+    from socialrec import hybrid as H
+    from socialrec.split import stratified_split
+
+    items = storage.read(spark, ITEMS, dataset)
+    content = {}
+    emb = storage.read(spark, ITEM_EMBEDDINGS, dataset).where(F.col(C.MODEL) == embed_model)
+    if emb.limit(1).count():
+        content["transformer"] = emb
+    w2v = storage.read(spark, ITEM_W2V, dataset).where((F.col("engine") == w2v_engine) & (F.col("variant") == w2v_variant))
+    if w2v.limit(1).count():
+        content["w2v"] = w2v
+    users_map, items_map = sync_id_maps(spark, storage, dataset)
+    fit_part, val = stratified_split(train, cfg.val_ratio, cfg.seed)
+    val = val.cache()  # the ranker's truth, read once per trial
+    release = []
+    models = {}
+    for name, part, truth in (("ranker", fit_part, val), ("serve", train, None)):
+        uvec, ivec = A.fit_factors(part, users_map, items_map, als_params, confidence=als_cfg.confidence,
+                                   log_epsilon=als_cfg.log_epsilon, seed=als_cfg.seed)
+        release += [uvec, ivec]
+        cat = H.build_catalogue(part, items, als_items=ivec, content=content)
+        cands = H.candidates(part, cat, als_users=uvec, n_per_source=cfg.candidates, truth=truth)
+        # Cached: the ranker reads its training rows many times (LR iterations); the serving
+        # candidates are read once by the ranking, and must not be regenerated per action.
+        cands = cands.cache()
+        release.append(cands)
+        models[name] = cands
+    release.append(val)
+    if cfg.objective == "listwise":
+        coef, _ = H.coordinate_ascent(models["ranker"], val, k=k, features=tuple(cfg.blend))
+    else:
+        coef = H.train_ranker(models["ranker"], objective=cfg.objective, reg=cfg.reg, seed=cfg.seed)
+    log.info("hybrid ranker weights: %s", ", ".join(f"{f} {v:+.3f}" for f, v in coef.items() if v))
+    recs = H.rank_with(coef, models["serve"], k)
+    return recs, release, {f"hybrid.weight.{f}": f"{v:.4g}" for f, v in coef.items() if v}
+
+
 def recommend_stage(
     spark: SparkSession,
     storage: Storage,
@@ -304,6 +354,7 @@ def recommend_stage(
     content: ContentConfig | None = None,
     embed_model: str = "all-MiniLM-L6-v2",
     als: ALSConfig | None = None,
+    hybrid: HybridConfig | None = None,
     run_id_params: dict | None = None,
 ) -> dict[str, int]:
     """Top-k per user for each model, trained on the split's train part."""
@@ -317,6 +368,7 @@ def recommend_stage(
     by_content = dict(k=k, half_life_days=content.half_life_days, own_items=own, own_weight=content.own_posts_weight,
                       center=content.center)
     counts = {}
+    chosen_als = None  # the hybrid reuses the values ALS was tuned to in this stage
     for model in models:
         release = []
         if model == "popularity":
@@ -334,6 +386,15 @@ def recommend_stage(
             recs, params, release = _als(spark, storage, dataset=dataset, train=train, cfg=als or ALSConfig(), k=k,
                                          run_id=run_id, protocol=protocol)
             recs = recs.withColumn("components", F.create_map(F.lit("als"), F.col(C.SCORE)))
+            chosen_als = _als_params(als or ALSConfig(), params)
+            if run_id_params is not None:
+                run_id_params.update(params)
+        elif model == "hybrid":
+            als_cfg = als or ALSConfig()
+            chosen = chosen_als or _als_params(als_cfg)
+            recs, release, params = _hybrid(spark, storage, dataset=dataset, train=train, cfg=hybrid or HybridConfig(),
+                                            als_cfg=als_cfg, als_params=chosen, k=k, w2v_engine=w2v_engine,
+                                            w2v_variant=content.variant, embed_model=embed_model)
             if run_id_params is not None:
                 run_id_params.update(params)
         elif model == "transformer_content":
@@ -388,7 +449,8 @@ def evaluate_stage(
             .withColumn(C.SEGMENT, F.lit("all"))
         )
         storage.merge(m, METRICS, scope={C.RUN_ID: run_id, C.MODEL: model, C.SPLIT: protocol})
-    return storage.read(spark, METRICS).where((F.col(C.RUN_ID) == run_id) & F.col(C.MODEL).isin(*models))
+    return storage.read(spark, METRICS).where((F.col(C.RUN_ID) == run_id) & F.col(C.MODEL).isin(*models)
+                                              & (F.col(C.SPLIT) == protocol))
 
 
 # --------------------------------------------------------------------------- runner
@@ -446,7 +508,7 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
                                                           protocol=ev.protocol, seed=ev.seed, models=ev.models,
                                                           k=cfg.recommend.k, w2v_engine=cfg.word2vec.engine,
                                                           content=cfg.content, embed_model=cfg.embed.model,
-                                                          als=cfg.als, run_id_params=params)
+                                                          als=cfg.als, hybrid=cfg.hybrid, run_id_params=params)
                 elif stage == "evaluate":
                     metrics = evaluate_stage(spark, storage, run_id=run_id, dataset=cfg.dataset.name,
                                              protocol=ev.protocol, seed=ev.seed, models=ev.models, ks=ev.k,

@@ -1,0 +1,308 @@
+"""The hybrid recommender (model ``hybrid``): candidates from every signal, one learned ranker.
+
+1. **Candidates.** For each user, the union of the top ``hybrid.candidates`` unseen items
+   of each source: ALS (dot product of factors), transformer content and Word2Vec content
+   (cosine to the user's centred profile), and popularity. Every candidate gets every
+   feature, whichever source proposed it.
+2. **Features** per (user, item): the ALS score, the two content cosines, each of those
+   three standardised over the user's candidates (a score relative to the user's other
+   options transfers between the ranker's fit and the serving fit), reciprocal rank
+   in each source's list (0 when absent), the item's popularity (log of its train users),
+   recency (log days since its last train interaction), age (log days since it was
+   posted), and the user's activity (log of their train items).
+3. **Ranker.** Spark ML logistic regression (standardised features; ``hybrid.objective``
+   pairwise: on feature differences between engaged and other candidates of one user,
+   or pointwise: on the candidates themselves) trained on a validation split carved from
+   train: the components are fitted on the rest of train,
+   candidates are generated for every user, and a candidate's label is whether the user
+   engaged with it in the validation part. The components are then refitted on all of
+   train and the ranker scores the new candidates; the top k per user are written with
+   each signal's contribution in ``components`` and an explanation naming the signal
+   that contributed most ("similar to <item>, which you engaged with", ...).
+
+Candidate generation runs in ``mapInPandas`` over blocks of users against broadcast item
+matrices (``socialrec.retrieval``): users x items rows never exist in Spark, only users x
+(a few hundred candidates).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from socialrec import columns as C
+from socialrec.retrieval import topk_block, users_per_block
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("als", "transformer", "w2v", "popular")
+FEATURES = ("als", "transformer", "w2v", "als_z", "transformer_z", "w2v_z", "popularity_z", "rr_als", "rr_transformer", "rr_w2v", "rr_popular", "popularity",
+            "recency", "age", "activity")
+CAND_SCHEMA = ("user_id string, item_id string, " + ", ".join(f"{f} double" for f in FEATURES)
+               + ", similar_to string, label double")
+
+
+@dataclass
+class Catalogue:
+    """Everything about the items that candidate generation needs, aligned on ``ids``."""
+
+    ids: np.ndarray  # sorted item ids
+    als: np.ndarray | None  # item factors (zeros where an item has none)
+    content: dict  # name -> centred, normalised item vectors (zeros where missing)
+    popularity: np.ndarray  # train users per item
+    recency_days: np.ndarray  # days since the item's last train interaction (large if none)
+    age_days: np.ndarray  # days since the item was posted (large if unknown)
+
+
+def _aligned(ids: np.ndarray, vec_ids: np.ndarray, mat: np.ndarray) -> np.ndarray:
+    out = np.zeros((len(ids), mat.shape[1] if mat.ndim == 2 and mat.size else 1), dtype=np.float32)
+    if len(vec_ids):
+        pos = np.searchsorted(ids, vec_ids)
+        ok = (pos < len(ids)) & (ids[np.minimum(pos, len(ids) - 1)] == vec_ids)
+        out[pos[ok]] = mat[ok]
+    return out
+
+
+def build_catalogue(train: DataFrame, items: DataFrame, *, als_items: DataFrame | None, content: dict) -> Catalogue:
+    """Driver-side item arrays (bounded by the catalogue size)."""
+    from socialrec.content import _catalogue, centre
+
+    t_ref = train.agg(F.max(C.TS)).first()[0]  # one value: "now" for recency and age
+    stats = items.select(C.ITEM, C.CREATED_AT).join(
+        train.groupBy(C.ITEM).agg(F.countDistinct(C.USER).alias("n"), F.max(C.TS).alias("last")), C.ITEM, "left")
+    days = lambda col: (F.lit(t_ref).cast("double") - F.col(col).cast("double")) / 86400.0  # noqa: E731
+    pdf = stats.select(F.col(C.ITEM).cast("string").alias("item"), F.coalesce("n", F.lit(0)).alias("n"),
+                       F.coalesce(days("last"), F.lit(3650.0)).alias("rec"),
+                       F.coalesce(days(C.CREATED_AT), F.lit(3650.0)).alias("age")).toPandas()  # one row per item
+    pdf = pdf.sort_values("item", kind="stable")
+    ids = pdf["item"].to_numpy(dtype=object)
+    mats = {}
+    for name, vecs in content.items():
+        vid, m = _catalogue(vecs, C.ITEM)
+        mats[name] = _aligned(ids, vid, centre(m))
+    als = None
+    if als_items is not None:
+        vid, m = _catalogue(als_items, C.ITEM)
+        als = _aligned(ids, vid, m)
+    return Catalogue(ids=ids, als=als, content=mats, popularity=pdf["n"].to_numpy(dtype=np.float64),
+                     recency_days=np.maximum(pdf["rec"].to_numpy(dtype=np.float64), 0.0),
+                     age_days=np.maximum(pdf["age"].to_numpy(dtype=np.float64), 0.0))
+
+
+def candidates(train: DataFrame, cat: Catalogue, *, als_users: DataFrame | None, n_per_source: int = 50,
+               truth: DataFrame | None = None, block_cells: int = 1 << 24) -> DataFrame:
+    """Candidate rows with features (``CAND_SCHEMA``); ``label`` is 1.0 where the pair is
+    in ``truth`` (user, item), else 0.0 (null without truth)."""
+    spark = train.sparkSession
+    b_cat = spark.sparkContext.broadcast(cat)
+    users = train.groupBy(F.col(C.USER).alias("user_id")).agg(
+        F.collect_list(F.struct(F.col(C.ITEM).cast("string").alias("item"),
+                                F.col(C.WEIGHT).cast("double").alias("w"))).alias("history"))
+    if als_users is not None:
+        users = users.join(als_users.select(F.col(C.USER).alias("user_id"), F.col("vector").alias("als")),
+                           "user_id", "left")
+    else:
+        users = users.withColumn("als", F.lit(None).cast("array<float>"))
+    if truth is not None:
+        users = users.join(truth.groupBy(F.col(C.USER).alias("user_id")).agg(
+            F.collect_list(F.col(C.ITEM).cast("string")).alias("truth")), "user_id", "left")
+    else:
+        users = users.withColumn("truth", F.lit(None).cast("array<string>"))
+    labelled = truth is not None
+
+    def gen(batches):
+        c = b_cat.value
+        index = {item: i for i, item in enumerate(c.ids)}
+        pop_score = np.log1p(c.popularity).astype(np.float32)
+        per_block = users_per_block(len(c.ids), block_cells)
+        for pdf in batches:
+            for start in range(0, len(pdf), per_block):
+                yield _gen_block(pdf.iloc[start:start + per_block], c, index, pop_score, n_per_source, labelled)
+
+    return users.mapInPandas(gen, CAND_SCHEMA)
+
+
+def _gen_block(block: pd.DataFrame, c: Catalogue, index: dict, pop_score: np.ndarray, n: int, labelled: bool):
+    n_users = len(block)
+    hist = []
+    for history in block["history"]:
+        h = sorted((x["item"], x["w"]) for x in history if x["item"] in index)
+        hist.append((np.array([index[i] for i, _ in h], dtype=np.int64), np.array([w for _, w in h], dtype=np.float64)))
+    seen = [np.unique(idx) for idx, _ in hist]
+    vectors: dict[str, np.ndarray] = {}
+    if c.als is not None:
+        U = np.stack([np.asarray(v, dtype=np.float32) if v is not None else np.zeros(c.als.shape[1], np.float32)
+                      for v in block["als"]])
+        vectors["als"] = (U, c.als)
+    for name, m in c.content.items():
+        P = np.zeros((n_users, m.shape[1]), dtype=np.float32)
+        for r, (idx, w) in enumerate(hist):
+            if len(idx):
+                p = w @ m[idx].astype(np.float64)
+                norm = np.linalg.norm(p)
+                if norm > 0:
+                    P[r] = (p / norm).astype(np.float32)
+        vectors[name] = (P, m)
+    lists = {}
+    for name, (P, m) in vectors.items():
+        lists[name] = topk_block(P, seen, m, n)
+    lists["popular"] = topk_block(np.ones((n_users, 1), np.float32), seen, pop_score[:, None], n)
+    rows = []
+    for r, user in enumerate(block["user_id"]):
+        rr = {}
+        for name, per_user in lists.items():
+            for rank, i in enumerate(per_user[r][0], start=1):
+                rr.setdefault(int(i), {})[name] = 1.0 / rank
+        if not rr:
+            continue
+        cand = np.array(sorted(rr), dtype=np.int64)
+        feats = {}
+        for name in ("als", "transformer", "w2v"):
+            if name in vectors:
+                P, m = vectors[name]
+                feats[name] = m[cand] @ P[r]
+            else:
+                feats[name] = np.zeros(len(cand), np.float32)
+        similar = [None] * len(cand)
+        idx, _ = hist[r]
+        sim_space = "transformer" if "transformer" in vectors else ("w2v" if "w2v" in vectors else None)
+        if sim_space and len(idx):
+            m = vectors[sim_space][1]
+            best = np.argmax(m[cand] @ m[idx].T, axis=1)
+            similar = [c.ids[idx[b]] for b in best]
+        truth = set(block["truth"].iloc[r]) if labelled and block["truth"].iloc[r] is not None else set()
+        activity = float(np.log1p(len(idx)))
+        z = {}
+        feats["popularity"] = np.log1p(c.popularity[cand])
+        for name in ("als", "transformer", "w2v", "popularity"):  # relative to this user's other candidates
+            f = feats[name].astype(np.float64)
+            sd = f.std()
+            z[name] = (f - f.mean()) / sd if sd > 0 else np.zeros(len(f))
+        for j, i in enumerate(cand):
+            src = rr[int(i)]
+            rows.append((user, c.ids[i], float(feats["als"][j]), float(feats["transformer"][j]), float(feats["w2v"][j]),
+                         float(z["als"][j]), float(z["transformer"][j]), float(z["w2v"][j]), float(z["popularity"][j]),
+                         src.get("als", 0.0), src.get("transformer", 0.0), src.get("w2v", 0.0),
+                         src.get("popular", 0.0), float(np.log1p(c.popularity[i])), float(np.log1p(c.recency_days[i])),
+                         float(np.log1p(c.age_days[i])), activity, similar[j],
+                         (1.0 if c.ids[i] in truth else 0.0) if labelled else None))
+    return pd.DataFrame(rows, columns=["user_id", "item_id", *FEATURES, "similar_to", "label"])
+
+
+def train_ranker(cands: DataFrame, *, objective: str = "pairwise", reg: float = 0.0, max_iter: int = 100,
+                 negatives: int = 20, seed: int = 42):
+    """Logistic regression on the labelled candidates; returns the fitted PipelineModel
+    (features -> probability, monotone in the linear score w.x).
+
+    ``pointwise``: one row per candidate, label = engaged in validation. ``pairwise``
+    (RankNet with a linear scorer): for each user, each engaged candidate is paired with
+    up to ``negatives`` of the user's other candidates (a seeded hash sample); the model
+    learns w from the feature differences (label 1) and their negations (label 0),
+    without intercept, so only the order within a user's list is learned."""
+    from pyspark.ml import Pipeline
+    from pyspark.ml.classification import LogisticRegression
+    from pyspark.ml.feature import VectorAssembler
+
+    n_pos = cands.where(F.col("label") == 1.0).limit(1).count()
+    if n_pos == 0:
+        raise RuntimeError("hybrid: no validation pair is among the candidates; raise hybrid.candidates")
+    if objective == "pointwise":
+        rows, intercept = cands, True
+    elif objective == "pairwise":
+        pos = cands.where(F.col("label") == 1.0).select("user_id", *[F.col(f).alias(f"p_{f}") for f in FEATURES])
+        w = Window.partitionBy("user_id").orderBy(F.xxhash64("item_id", F.lit(seed)), "item_id")
+        neg = (cands.where(F.col("label") == 0.0).withColumn("_n", F.row_number().over(w))
+               .where(F.col("_n") <= negatives).select("user_id", *[F.col(f).alias(f"n_{f}") for f in FEATURES]))
+        pairs = pos.join(neg, "user_id")
+        diff = [(F.col(f"p_{f}") - F.col(f"n_{f}")).alias(f) for f in FEATURES]
+        rows = pairs.select(*diff, F.lit(1.0).alias("label")).unionByName(
+            pairs.select(*[(-d).alias(f) for d, f in zip(diff, FEATURES)], F.lit(0.0).alias("label")))
+        intercept = False
+    else:
+        raise ValueError(f"hybrid.objective: {objective!r} is not one of pairwise, pointwise")
+    pipe = Pipeline(stages=[VectorAssembler(inputCols=list(FEATURES), outputCol="features"),
+                            LogisticRegression(featuresCol="features", labelCol="label", regParam=reg,
+                                               maxIter=max_iter, standardization=True, fitIntercept=intercept)])
+    model = pipe.fit(rows)
+    return dict(zip(FEATURES, model.stages[-1].coefficients.toArray().tolist()))
+
+
+BLEND = ("als_z", "transformer_z", "w2v_z", "popularity_z")
+STEPS = (-0.5, -0.25, -0.1, 0.1, 0.25, 0.5, 1.0)
+
+
+def coordinate_ascent(cands: DataFrame, truth: DataFrame, *, k: int, start: str = "als_z", rounds: int = 2,
+                      features: tuple[str, ...] = BLEND, steps: tuple[float, ...] = STEPS) -> tuple[dict, float]:
+    """Listwise ranker (coordinate ascent, Metzler and Croft 2007): a linear blend of
+    per-user standardised scores whose weights maximise nDCG@k on ``truth`` directly.
+    Starts from ``start`` alone (weight 1), then, feature by feature, tries each step
+    added to its weight and keeps a change only if validation nDCG rises; ``rounds``
+    passes. Returns (weights over FEATURES, validation nDCG@k)."""
+    from socialrec.metrics import ranking_metrics
+
+    def ndcg(weights: dict) -> float:
+        recs = _top(cands, weights, k)
+        return float(ranking_metrics(recs, truth, k=[k], metrics=["ndcg"]).first()["value"])
+
+    w = {f: 0.0 for f in FEATURES}
+    w[start] = 1.0
+    best = ndcg(w)
+    log.info("hybrid ranker: %s alone -> validation nDCG@%d %.4f", start, k, best)
+    for _ in range(rounds):
+        improved = False
+        for f in features:
+            if f == start:
+                continue
+            trials = [(ndcg({**w, f: round(w[f] + d, 4)}), d) for d in steps]
+            score, d = max(trials, key=lambda t: (t[0], -abs(t[1])))
+            if score > best + 1e-6:
+                w[f], best, improved = round(w[f] + d, 4), score, True
+                log.info("hybrid ranker: %s -> %+.2f: validation nDCG@%d %.4f", f, w[f], k, best)
+        if not improved:
+            break
+    return w, best
+
+
+def _score(weights: dict):
+    return sum((F.lit(float(v)) * F.col(f) for f, v in weights.items() if v), F.lit(0.0))
+
+
+def _top(cands: DataFrame, weights: dict, k: int) -> DataFrame:
+    w = Window.partitionBy("user_id").orderBy(F.desc("_s"), F.asc("item_id"))
+    return (cands.withColumn("_s", _score(weights)).withColumn("rank", F.row_number().over(w))
+            .where(F.col("rank") <= k).select("user_id", "item_id", "rank"))
+
+
+EXPLAIN = {
+    "als": "people who engaged with what you did also engaged with this",
+    "transformer": "similar to {similar_to}, which you engaged with",
+    "w2v": "similar to {similar_to}, which you engaged with (shared words)",
+    "popular": "popular: {n} people engaged with this",
+}
+
+
+def rank_with(weights: dict, cands: DataFrame, k: int) -> DataFrame:
+    """Top-k per user by the linear score sum(w_f * x_f), with each signal's contribution
+    in ``components`` and an explanation naming the signal that contributed most."""
+    groups = {"als": ("als", "als_z", "rr_als"), "transformer": ("transformer", "transformer_z", "rr_transformer"),
+              "w2v": ("w2v", "w2v_z", "rr_w2v"), "popular": ("rr_popular", "popularity", "popularity_z", "recency", "age")}
+    contrib = {g: _score({f: weights.get(f, 0.0) for f in fs}) for g, fs in groups.items()}
+    scored = cands.withColumn("p", _score(weights))
+    w = Window.partitionBy("user_id").orderBy(F.desc("p"), F.asc("item_id"))
+    top = scored.withColumn("rank", F.row_number().over(w)).where(F.col("rank") <= k)
+    comp = F.create_map(*[x for g in groups for x in (F.lit(g), contrib[g])], F.lit("ranker"), F.col("p"))
+    best = F.greatest(*[contrib[g] for g in groups])
+    n_people = F.round(F.expm1("popularity")).cast("long").cast("string")
+    explanation = F.coalesce(*[
+        F.when((contrib[g] == best) & (F.col("similar_to").isNotNull() if g in ("transformer", "w2v") else F.lit(True)),
+               F.lit(EXPLAIN[g]) if "{" not in EXPLAIN[g] else
+               F.replace(F.replace(F.lit(EXPLAIN[g]), F.lit("{similar_to}"), F.coalesce("similar_to", F.lit(""))),
+                         F.lit("{n}"), n_people))
+        for g in groups], F.lit(EXPLAIN["als"]))
+    return top.select(F.col("user_id").alias(C.USER), F.col("item_id").alias(C.ITEM), F.col("rank").cast("int"),
+                      F.col("p").alias(C.SCORE), comp.alias("components"), explanation.alias("explanation"))
