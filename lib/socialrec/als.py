@@ -31,7 +31,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from socialrec import columns as C
-from socialrec.retrieval import topk_block, users_per_block
+from socialrec.retrieval import catalogue, topk_block, users_per_block
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +108,8 @@ def recommend_from_factors(user_vecs: DataFrame, item_vecs: DataFrame, train: Da
 
     ``user_vecs``: (user, vector); ``item_vecs``: (item, vector); ``train``: (user, item)
     pairs whose items are removed; ``candidates``: rank only among these items."""
-    from socialrec.content import _catalogue  # the catalogue on the driver, sorted, through Arrow
-
     spark = train.sparkSession
-    ids, mat = _catalogue(item_vecs.select(F.col(col_item).alias("item_id"), "vector"), "item_id")
+    ids, mat = catalogue(item_vecs.select(F.col(col_item).alias("item_id"), "vector"), "item_id")
     index = {item: i for i, item in enumerate(ids)}
     cand_rows = None
     if candidates is not None:

@@ -31,7 +31,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from socialrec import columns as C
-from socialrec.retrieval import topk_block, users_per_block
+from socialrec.retrieval import catalogue, centre, topk_block, unit_rows, users_per_block
 
 OUT_SCHEMA = "user_id string, item_id string, rank int, score double, explanation string"
 
@@ -54,8 +54,8 @@ def recommend_by_content(train: DataFrame, item_vecs: DataFrame, k: int = 10, *,
     if half_life_days is not None and half_life_days <= 0:
         raise ValueError(f"half_life_days must be positive, got {half_life_days}")
     spark = train.sparkSession
-    ids, mat = _catalogue(item_vecs, col_item)
-    mat = centre(mat) if center else _unit(mat)
+    ids, mat = catalogue(item_vecs, col_item)
+    mat = centre(mat) if center else unit_rows(mat)
     b_ids, b_mat = spark.sparkContext.broadcast(ids), spark.sparkContext.broadcast(mat)
 
     weight = F.col(col_weight).cast("double")
@@ -86,39 +86,6 @@ def recommend_by_content(train: DataFrame, item_vecs: DataFrame, k: int = 10, *,
     if col_user != "user_id" or col_item != "item_id":
         recs = recs.withColumnRenamed("user_id", col_user).withColumnRenamed("item_id", col_item)
     return recs
-
-
-def _unit(mat: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(mat, axis=1, keepdims=True)
-    return np.divide(mat, norms, out=np.zeros_like(mat), where=norms > 0)
-
-
-def centre(mat: np.ndarray) -> np.ndarray:
-    """L2-normalise the rows, subtract their mean, normalise again (float32 out)."""
-    unit = _unit(mat.astype(np.float64))
-    if len(unit) > 1:
-        unit = _unit(unit - unit.mean(axis=0))
-    return unit.astype(np.float32)
-
-
-def _catalogue(item_vecs: DataFrame, col_item: str) -> tuple[np.ndarray, np.ndarray]:
-    """The catalogue on the driver (bounded by its size), through Arrow: ids sorted, and
-    their vectors as one float32 matrix."""
-    import pyarrow.compute as pc
-
-    table = (item_vecs.where(F.col("vector").isNotNull())
-             .select(F.col(col_item).cast("string").alias("item"), F.col("vector").cast("array<float>"))
-             .toArrow())
-    ids = np.array(table.column("item").to_pylist(), dtype=object)
-    if len(ids) == 0:
-        return ids, np.zeros((0, 0), dtype=np.float32)
-    vectors = table.column("vector").combine_chunks()
-    sizes = pc.list_value_length(vectors).to_numpy(zero_copy_only=False)
-    if sizes.min() != sizes.max():
-        raise ValueError(f"item vectors differ in length ({sizes.min()} to {sizes.max()}); one model per catalogue")
-    mat = pc.list_flatten(vectors).to_numpy(zero_copy_only=False).astype(np.float32).reshape(len(ids), -1)
-    order = np.argsort(ids.astype(str), kind="stable")
-    return ids[order], np.ascontiguousarray(mat[order])
 
 
 def _score_block(block: pd.DataFrame, ids: np.ndarray, m: np.ndarray, index: dict, k: int, block_cells: int):

@@ -36,7 +36,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from socialrec import columns as C
-from socialrec.retrieval import topk_block, users_per_block
+from socialrec.retrieval import catalogue, centre, topk_block, users_per_block
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,6 @@ def _aligned(ids: np.ndarray, vec_ids: np.ndarray, mat: np.ndarray) -> np.ndarra
 
 def build_catalogue(train: DataFrame, items: DataFrame, *, als_items: DataFrame | None, content: dict) -> Catalogue:
     """Driver-side item arrays (bounded by the catalogue size)."""
-    from socialrec.content import _catalogue, centre
-
     t_ref = train.agg(F.max(C.TS)).first()[0]  # one value: "now" for recency and age
     stats = items.select(C.ITEM, C.CREATED_AT).join(
         train.groupBy(C.ITEM).agg(F.countDistinct(C.USER).alias("n"), F.max(C.TS).alias("last")), C.ITEM, "left")
@@ -83,11 +81,11 @@ def build_catalogue(train: DataFrame, items: DataFrame, *, als_items: DataFrame 
     ids = pdf["item"].to_numpy(dtype=object)
     mats = {}
     for name, vecs in content.items():
-        vid, m = _catalogue(vecs, C.ITEM)
+        vid, m = catalogue(vecs, C.ITEM)
         mats[name] = _aligned(ids, vid, centre(m))
     als = None
     if als_items is not None:
-        vid, m = _catalogue(als_items, C.ITEM)
+        vid, m = catalogue(als_items, C.ITEM)
         als = _aligned(ids, vid, m)
     return Catalogue(ids=ids, als=als, content=mats, popularity=pdf["n"].to_numpy(dtype=np.float64),
                      recency_days=np.maximum(pdf["rec"].to_numpy(dtype=np.float64), 0.0),

@@ -8,11 +8,16 @@ user with ``argpartition``; ``seen[r]`` (item row numbers) are excluded for user
 It returns, per user, the item rows and scores ordered by score descending, then by item
 row (= item id), so ties resolve the same way on every run. Called inside
 ``mapInPandas`` on broadcast matrices: no users x items rows ever exist in Spark.
+
+``catalogue(item_vecs)`` brings the item matrix to the driver through Arrow (bounded by
+the catalogue size), sorted by item id; ``centre`` / ``unit_rows`` prepare it for cosine.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 
 def users_per_block(n_items: int, block_cells: int = 1 << 24, cap: int = 1024) -> int:
@@ -64,3 +69,36 @@ def topk_block(P: np.ndarray, seen: list[np.ndarray], M: np.ndarray, k: int, blo
         ok = (i_r >= 0) & np.isfinite(s_r)  # a user who has seen almost everything gets fewer
         out.append((cand[i_r[ok]], s_r[ok]))
     return out
+
+
+def unit_rows(mat: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(mat, axis=1, keepdims=True)
+    return np.divide(mat, norms, out=np.zeros_like(mat), where=norms > 0)
+
+
+def centre(mat: np.ndarray) -> np.ndarray:
+    """L2-normalise the rows, subtract their mean, normalise again (float32 out)."""
+    unit = unit_rows(mat.astype(np.float64))
+    if len(unit) > 1:
+        unit = unit_rows(unit - unit.mean(axis=0))
+    return unit.astype(np.float32)
+
+
+def catalogue(item_vecs: DataFrame, col_item: str) -> tuple[np.ndarray, np.ndarray]:
+    """The catalogue on the driver (bounded by its size), through Arrow: ids sorted, and
+    their vectors as one float32 matrix."""
+    import pyarrow.compute as pc
+
+    table = (item_vecs.where(F.col("vector").isNotNull())
+             .select(F.col(col_item).cast("string").alias("item"), F.col("vector").cast("array<float>"))
+             .toArrow())
+    ids = np.array(table.column("item").to_pylist(), dtype=object)
+    if len(ids) == 0:
+        return ids, np.zeros((0, 0), dtype=np.float32)
+    vectors = table.column("vector").combine_chunks()
+    sizes = pc.list_value_length(vectors).to_numpy(zero_copy_only=False)
+    if sizes.min() != sizes.max():
+        raise ValueError(f"item vectors differ in length ({sizes.min()} to {sizes.max()}); one model per catalogue")
+    mat = pc.list_flatten(vectors).to_numpy(zero_copy_only=False).astype(np.float32).reshape(len(ids), -1)
+    order = np.argsort(ids.astype(str), kind="stable")
+    return ids[order], np.ascontiguousarray(mat[order])
