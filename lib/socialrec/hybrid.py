@@ -40,7 +40,6 @@ from socialrec.retrieval import catalogue, centre, topk_block, users_per_block
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("als", "transformer", "w2v", "popular")
 FEATURES = ("als", "transformer", "w2v", "als_z", "transformer_z", "w2v_z", "popularity_z", "rr_als", "rr_transformer", "rr_w2v", "rr_popular", "popularity",
             "recency", "age", "activity")
 CAND_SCHEMA = ("user_id string, item_id string, " + ", ".join(f"{f} double" for f in FEATURES)
@@ -194,8 +193,8 @@ def _gen_block(block: pd.DataFrame, c: Catalogue, index: dict, pop_score: np.nda
 
 def train_ranker(cands: DataFrame, *, objective: str = "pairwise", reg: float = 0.0, max_iter: int = 100,
                  negatives: int = 20, seed: int = 42):
-    """Logistic regression on the labelled candidates; returns the fitted PipelineModel
-    (features -> probability, monotone in the linear score w.x).
+    """Logistic regression on the labelled candidates; returns its weights per feature
+    (the linear score w.x that ``rank_with`` ranks by; the intercept cannot change an order).
 
     ``pointwise``: one row per candidate, label = engaged in validation. ``pairwise``
     (RankNet with a linear scorer): for each user, each engaged candidate is paired with

@@ -9,6 +9,7 @@ config onto them and records the run in ``runs``.
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from datetime import datetime, timezone
 
@@ -153,8 +154,6 @@ def _word_quality_metrics(spark, storage, word_vectors: DataFrame, *, run_id, da
 def embed_stage(spark: SparkSession, storage: Storage, *, dataset: str, emb: EmbedConfig) -> dict:
     """Embed item text with the transformer; sync the dataset's ``item_embeddings`` for
     this model, embedding only items whose text (hash) is new or changed."""
-    import time
-
     from socialrec.encoder import default_model_path, inspect_model
 
     info = inspect_model(emb.model_path or default_model_path())  # a bad model folder fails here, before Spark work
@@ -355,7 +354,7 @@ def recommend_stage(
     embed_model: str = "all-MiniLM-L6-v2",
     als: ALSConfig | None = None,
     hybrid: HybridConfig | None = None,
-    run_id_params: dict | None = None,
+    chosen_params: dict | None = None,
 ) -> dict[str, int]:
     """Top-k per user for each model, trained on the split's train part."""
     train, test = _train_test(spark, storage, dataset, protocol, seed)
@@ -387,16 +386,16 @@ def recommend_stage(
                                          run_id=run_id, protocol=protocol)
             recs = recs.withColumn("components", F.create_map(F.lit("als"), F.col(C.SCORE)))
             chosen_als = _als_params(als or ALSConfig(), params)
-            if run_id_params is not None:
-                run_id_params.update(params)
+            if chosen_params is not None:
+                chosen_params.update(params)
         elif model == "hybrid":
             als_cfg = als or ALSConfig()
             chosen = chosen_als or _als_params(als_cfg)
             recs, release, params = _hybrid(spark, storage, dataset=dataset, train=train, cfg=hybrid or HybridConfig(),
                                             als_cfg=als_cfg, als_params=chosen, k=k, w2v_engine=w2v_engine,
                                             w2v_variant=content.variant, embed_model=embed_model)
-            if run_id_params is not None:
-                run_id_params.update(params)
+            if chosen_params is not None:
+                chosen_params.update(params)
         elif model == "transformer_content":
             vecs = storage.read(spark, ITEM_EMBEDDINGS, dataset).where(F.col(C.MODEL) == embed_model)
             if vecs.limit(1).count() == 0:
@@ -508,7 +507,7 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
                                                           protocol=ev.protocol, seed=ev.seed, models=ev.models,
                                                           k=cfg.recommend.k, w2v_engine=cfg.word2vec.engine,
                                                           content=cfg.content, embed_model=cfg.embed.model,
-                                                          als=cfg.als, hybrid=cfg.hybrid, run_id_params=params)
+                                                          als=cfg.als, hybrid=cfg.hybrid, chosen_params=params)
                 elif stage == "evaluate":
                     metrics = evaluate_stage(spark, storage, run_id=run_id, dataset=cfg.dataset.name,
                                              protocol=ev.protocol, seed=ev.seed, models=ev.models, ks=ev.k,
