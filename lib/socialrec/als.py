@@ -13,6 +13,13 @@ validation split, and blockwise top-k with seen items removed.
 * **Tuning.** ``tune`` carves a validation split from train (stratified per user, seeded),
   fits every point of the ``als.grid``, scores nDCG@k on the validation pairs (a ranking
   metric, not RMSE) and returns the best point; the stage then refits on all of train.
+* **Cold start.** Items with no training pairs have no factors. ``bridge`` learns a
+  ridge regression (closed form, on the driver: items x dim is bounded by the catalogue)
+  from the items' centred content embeddings to their ALS factors on the warm items, and
+  predicts factors for the rest, so a new post is rankable from its text alone. A user
+  with no history gets a vector from their own posts (the ALS user update, "fold-in",
+  solved against the item factors with the posts as positives) and/or the mean of the
+  vectors of the users they follow or befriend (``cold_user_vectors``).
 * **Top-k.** Spark's ``recommendForAllUsers`` ranks the whole catalogue including seen
   items and leaves the filtering to the caller, who must ask for k + max(seen) items per
   user to keep k (and shuffle that many rows). Here the item factors are broadcast and
@@ -31,7 +38,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from socialrec import columns as C
-from socialrec.retrieval import catalogue, topk_block, users_per_block
+from socialrec.retrieval import candidate_rows, catalogue, centre, topk_block, users_per_block
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +117,7 @@ def recommend_from_factors(user_vecs: DataFrame, item_vecs: DataFrame, train: Da
     pairs whose items are removed; ``candidates``: rank only among these items."""
     spark = train.sparkSession
     ids, mat = catalogue(item_vecs.select(F.col(col_item).alias("item_id"), "vector"), "item_id")
-    index = {item: i for i, item in enumerate(ids)}
-    cand_rows = None
-    if candidates is not None:
-        cand_rows = np.array(sorted(index[c] for c in set(candidates) if c in index), dtype=np.int64)
+    cand_rows = candidate_rows(ids, candidates)
     b_ids, b_mat = spark.sparkContext.broadcast(ids), spark.sparkContext.broadcast(mat)
     b_cand = spark.sparkContext.broadcast(cand_rows)
     seen = train.groupBy(F.col(col_user).alias("user_id")).agg(
@@ -224,3 +228,102 @@ def tune(train: DataFrame, users_map: DataFrame, items_map: DataFrame, points: l
         fit_part.unpersist(), val.unpersist()
     order = sorted(range(len(scores)), key=lambda i: (-scores[i][1], i))
     return [scores[i] for i in order]
+
+
+def ridge_map(X: np.ndarray, Y: np.ndarray, reg: float) -> tuple[np.ndarray, np.ndarray]:
+    """(W, b) minimising ||X W + b - Y||^2 + reg ||W||^2 (the intercept b unpenalised),
+    in closed form: W = (Xc'Xc + reg I)^-1 Xc'Yc on the column-centred X and Y."""
+    X, Y = np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64)
+    if len(X) == 0:
+        raise ValueError("ridge_map: no warm item has both an embedding and ALS factors to learn the bridge from")
+    mx, my = X.mean(axis=0), Y.mean(axis=0)
+    Xc, Yc = X - mx, Y - my
+    W = np.linalg.solve(Xc.T @ Xc + reg * np.eye(X.shape[1]), Xc.T @ Yc)
+    return W, my - mx @ W
+
+
+def bridge(item_vecs: DataFrame, embeddings: DataFrame, *, reg: float = 3.0,
+           col_item: str = C.ITEM) -> tuple[DataFrame, dict]:
+    """Item factors for every item with an embedding: ALS's own where it has them,
+    predicted from the centred embedding by ``ridge_map`` (learned on the items with
+    both) where not. Returns ((item, vector), stats: warm, bridged)."""
+    spark = item_vecs.sparkSession
+    eids, E = catalogue(embeddings.select(F.col(col_item).alias("item_id"), "vector"), "item_id")
+    fids, V = catalogue(item_vecs.select(F.col(col_item).alias("item_id"), "vector"), "item_id")
+    if len(eids) == 0 or len(fids) == 0:
+        return item_vecs, {"warm": 0, "bridged": 0}
+    E = centre(E)
+    pos = np.searchsorted(eids, fids)
+    warm = (pos < len(eids)) & (eids[np.minimum(pos, len(eids) - 1)] == fids)
+    W, b = ridge_map(E[pos[warm]], V[warm], reg)
+    cold = ~np.isin(eids, fids)
+    pred = (E[cold].astype(np.float64) @ W + b).astype(np.float32)
+    stats = {"warm": int(warm.sum()), "bridged": int(cold.sum())}
+    log.info("als bridge: learned on %d warm items, predicted factors for %d items without them", *stats.values())
+    if not cold.any():
+        return item_vecs, stats
+    new = spark.createDataFrame([(str(i), v.tolist()) for i, v in zip(eids[cold], pred)],
+                                f"{col_item} string, vector array<float>")
+    return item_vecs.select(col_item, F.col("vector").cast("array<float>")).unionByName(new), stats
+
+
+def fold_in(V: np.ndarray, positives: np.ndarray, *, reg: float, alpha: float, r: np.ndarray | None = None) -> np.ndarray:
+    """The implicit-ALS user update against fixed item factors ``V`` (Hu et al. 2008, with
+    Spark's regularisation scaled by the user's number of pairs): the vector of a user
+    whose positives are the rows ``positives`` with values ``r`` (default 1)."""
+    V = np.asarray(V, dtype=np.float64)
+    Vs = V[positives]
+    r = np.ones(len(positives)) if r is None else np.asarray(r, dtype=np.float64)
+    c = 1.0 + alpha * r
+    A = V.T @ V + (Vs * (c - 1.0)[:, None]).T @ Vs + reg * max(len(positives), 1) * np.eye(V.shape[1])
+    return np.linalg.solve(A, Vs.T @ c)
+
+
+def cold_user_vectors(users: DataFrame, user_vecs: DataFrame, item_vecs: DataFrame, *, params: ALSParams,
+                      own_items: DataFrame | None = None, edges: DataFrame | None = None,
+                      col_user: str = C.USER, col_item: str = C.ITEM) -> DataFrame:
+    """(user, vector) for the ``users`` without ALS factors who have their own posts
+    (``own_items``: user, item) and/or people they follow or befriend (``edges``: src,
+    dst; src's vector comes from the dsts'): the fold-in vector of their posts, the mean
+    vector of those people, or the mean of the two where both exist."""
+    spark = users.sparkSession
+    ids, V = catalogue(item_vecs.select(F.col(col_item).alias("item_id"), "vector"), "item_id")
+    targets = users.select(F.col(col_user).alias("user_id")).distinct().join(
+        user_vecs.select(F.col(col_user).alias("user_id")), "user_id", "left_anti")
+    empty = spark.createDataFrame([], f"{col_user} string, vector array<float>")
+    if len(ids) == 0:
+        return empty
+    if own_items is not None:
+        own = own_items.groupBy(F.col(col_user).alias("user_id")).agg(
+            F.collect_list(F.col(col_item).cast("string")).alias("own"))
+        targets = targets.join(own, "user_id", "left")
+    else:
+        targets = targets.withColumn("own", F.lit(None).cast("array<string>"))
+    if edges is not None:
+        friends = (edges.select(F.col(C.SRC).alias("user_id"), F.col(C.DST).alias("_f")).distinct()
+                   .join(user_vecs.select(F.col(col_user).alias("_f"), F.col("vector").alias("_v")), "_f")
+                   .groupBy("user_id").agg(F.collect_list("_v").alias("friends")))
+        targets = targets.join(friends, "user_id", "left")
+    else:
+        targets = targets.withColumn("friends", F.lit(None).cast("array<array<float>>"))
+    targets = targets.where(F.col("own").isNotNull() | F.col("friends").isNotNull())
+    b_ids, b_v = spark.sparkContext.broadcast(ids), spark.sparkContext.broadcast(V)
+
+    def vectors(batches):
+        index = {item: i for i, item in enumerate(b_ids.value)}
+        for pdf in batches:
+            out_u, out_v = [], []
+            for user, own, friends in zip(pdf["user_id"], pdf["own"], pdf["friends"]):
+                parts = []
+                rows = np.array(sorted({index[i] for i in (own if own is not None else []) if i in index}), dtype=np.int64)
+                if len(rows):
+                    parts.append(fold_in(b_v.value, rows, reg=params.reg, alpha=params.alpha))
+                if friends is not None and len(friends):
+                    parts.append(np.mean([np.asarray(f, dtype=np.float64) for f in friends], axis=0))
+                if parts:
+                    out_u.append(user)
+                    out_v.append(np.mean(parts, axis=0).astype(np.float32))
+            yield pd.DataFrame({"user_id": out_u, "vector": out_v})
+
+    out = targets.mapInPandas(vectors, "user_id string, vector array<float>")
+    return out.withColumnRenamed("user_id", col_user) if col_user != "user_id" else out

@@ -131,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  embed ({cfg.embed.model}): {e['items']:,} item vectors, {e['embedded']:,} embedded now{rate}, "
               f"{e['kept']:,} unchanged, {e['no_text']:,} items without text")
     if "split" in result:
-        print(f"  split {cfg.evaluation.protocol} (ratio {cfg.evaluation.ratio}, seed {cfg.evaluation.seed}): "
+        ev = cfg.evaluation
+        share = f"cold share {ev.cold_share}" if ev.protocol == "cold_items" else f"ratio {ev.ratio}"
+        print(f"  split {ev.protocol} ({share}, seed {ev.seed}): "
               f"{result['split']['train']:,} train / {result['split']['test']:,} test pairs")
     if result.get("params"):
         print("  chosen at run time: " + ", ".join(f"{k}={v}" for k, v in sorted(result["params"].items())))

@@ -137,6 +137,8 @@ class EvaluationConfig:
     protocol: str = "stratified"
     ratio: float = 0.75
     seed: int = 42
+    cold_share: float = 0.2  # cold_items: share of the items whose every pair goes to test
+    auc_depth: int = 1000  # cold_items: recommendations ranked per user (the whole cold set when smaller), for AUC
     k: list[int] = field(default_factory=lambda: [10])
     models: list[str] = field(default_factory=lambda: ["popularity", "w2v_content", "transformer_content"])
     metrics: list[str] = field(
@@ -196,6 +198,8 @@ class ALSConfig:
         default_factory=lambda: {"rank": [64], "reg": [0.1, 0.3, 1.0], "alpha": [1.0, 3.0]})
     val_ratio: float = 0.8  # share of each user's train pairs used for fitting while tuning
     seed: int = 42
+    bridge: str = "transformer"  # cold-start bridge input: transformer | w2v | none
+    bridge_reg: float = 3.0  # ridge penalty of the embedding -> item factor map
 
 
 @dataclass
@@ -249,9 +253,12 @@ class Config:
         return json.dumps(self.to_dict(), sort_keys=True)
 
 
-PROTOCOLS = ("random", "stratified", "chrono")
-METRIC_NAMES = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate")
-MODELS = ("popularity", "als", "w2v_content", "transformer_content", "hybrid")
+PROTOCOLS = ("random", "stratified", "chrono", "cold_items")
+METRIC_NAMES = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "auc")
+# hybrid-no-<signal>: the hybrid without one signal (its candidates and features), the ablation rows.
+HYBRID_SIGNALS = ("als", "transformer", "w2v", "popular")
+MODELS = ("popularity", "als", "w2v_content", "transformer_content", "hybrid",
+          *(f"hybrid-no-{s}" for s in HYBRID_SIGNALS))
 DATASETS = ("synthetic", "movielens-100k", "movielens-latest", "lastfm-hetrec", "stackexchange", "files")
 FILE_TABLES = ("users", "items", "interactions", "edges")
 FILE_FORMATS = ("csv", "json", "parquet")
@@ -421,6 +428,12 @@ def validate(cfg: Config) -> None:
         bad("evaluation.protocol", f"{ev.protocol!r} is not one of {', '.join(PROTOCOLS)}")
     if not 0.0 < ev.ratio < 1.0:
         bad("evaluation.ratio", f"must be between 0 and 1 (exclusive), got {ev.ratio}")
+    if not 0.0 < ev.cold_share < 1.0:
+        bad("evaluation.cold_share", f"must be between 0 and 1 (exclusive), got {ev.cold_share}")
+    if ev.auc_depth < 1:
+        bad("evaluation.auc_depth", f"must be at least 1, got {ev.auc_depth}")
+    if "auc" in ev.metrics and ev.protocol != "cold_items":
+        bad("evaluation.metrics", "auc needs the whole candidate list ranked, which only the cold_items protocol does")
     if not ev.k or any(k < 1 for k in ev.k):
         bad("evaluation.k", f"must be one or more positive integers, got {ev.k}")
     for m in ev.models:
@@ -467,6 +480,10 @@ def validate(cfg: Config) -> None:
             bad(f"als.grid.{key}", f"must be one or more positive values, got {values}")
     if not 0.0 < a.val_ratio < 1.0:
         bad("als.val_ratio", f"must be between 0 and 1 (exclusive), got {a.val_ratio}")
+    if a.bridge not in ("transformer", "w2v", "none"):
+        bad("als.bridge", f"{a.bridge!r} is not one of transformer, w2v, none")
+    if a.bridge_reg <= 0:
+        bad("als.bridge_reg", f"must be positive, got {a.bridge_reg}")
     h = cfg.hybrid
     if h.candidates < 1:
         bad("hybrid.candidates", f"must be at least 1, got {h.candidates}")

@@ -31,14 +31,14 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from socialrec import columns as C
-from socialrec.retrieval import catalogue, centre, topk_block, unit_rows, users_per_block
+from socialrec.retrieval import candidate_rows, catalogue, centre, topk_block, unit_rows, users_per_block
 
 OUT_SCHEMA = "user_id string, item_id string, rank int, score double, explanation string"
 
 
 def recommend_by_content(train: DataFrame, item_vecs: DataFrame, k: int = 10, *, half_life_days: float | None = None,
                          own_items: DataFrame | None = None, own_weight: float = 0.0, center: bool = True,
-                         block_cells: int = 1 << 24,
+                         candidates: list[str] | None = None, block_cells: int = 1 << 24,
                          col_user: str = C.USER, col_item: str = C.ITEM, col_weight: str = C.WEIGHT,
                          col_ts: str = C.TS) -> DataFrame:
     """Top-k unseen items by cosine to the user's profile, for every user with a profile.
@@ -47,7 +47,8 @@ def recommend_by_content(train: DataFrame, item_vecs: DataFrame, k: int = 10, *,
     null vectors ignored; ``own_items``: (user, item) of the users' own posts, counted in
     the profile with ``own_weight`` when it is positive and never recommended back.
     ``center``: subtract the catalogue's mean vector (after L2 normalisation) and
-    normalise again, removing the direction every item shares.
+    normalise again, removing the direction every item shares. ``candidates``: rank
+    only among these items (the cold items of the cold-start protocol).
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
@@ -57,6 +58,7 @@ def recommend_by_content(train: DataFrame, item_vecs: DataFrame, k: int = 10, *,
     ids, mat = catalogue(item_vecs, col_item)
     mat = centre(mat) if center else unit_rows(mat)
     b_ids, b_mat = spark.sparkContext.broadcast(ids), spark.sparkContext.broadcast(mat)
+    b_cand = spark.sparkContext.broadcast(candidate_rows(ids, candidates))
 
     weight = F.col(col_weight).cast("double")
     if half_life_days is not None:
@@ -73,13 +75,13 @@ def recommend_by_content(train: DataFrame, item_vecs: DataFrame, k: int = 10, *,
     users = hist.groupBy("user_id").agg(F.collect_list(F.struct("item", "w", "own")).alias("history"))
 
     def score(batches):
-        ids_, m = b_ids.value, b_mat.value
+        ids_, m, cand = b_ids.value, b_mat.value, b_cand.value
         index = {item: i for i, item in enumerate(ids_)}
-        per_block = users_per_block(len(ids_), block_cells)
+        per_block = users_per_block(len(ids_) if cand is None else len(cand), block_cells)
         for pdf in batches:
             out = []
             for start in range(0, len(pdf), per_block):
-                out.extend(_score_block(pdf.iloc[start:start + per_block], ids_, m, index, k, block_cells))
+                out.extend(_score_block(pdf.iloc[start:start + per_block], ids_, m, index, k, block_cells, cand))
             yield pd.DataFrame(out, columns=["user_id", "item_id", "rank", "score", "explanation"])
 
     recs = users.mapInPandas(score, OUT_SCHEMA)
@@ -88,7 +90,8 @@ def recommend_by_content(train: DataFrame, item_vecs: DataFrame, k: int = 10, *,
     return recs
 
 
-def _score_block(block: pd.DataFrame, ids: np.ndarray, m: np.ndarray, index: dict, k: int, block_cells: int):
+def _score_block(block: pd.DataFrame, ids: np.ndarray, m: np.ndarray, index: dict, k: int, block_cells: int,
+                 cand: np.ndarray | None = None):
     """Recommendations for one block of users: profiles, then the shared blockwise top-k."""
     users, profiles, seen, engaged = [], [], [], []
     for user, history in zip(block["user_id"], block["history"]):
@@ -110,7 +113,7 @@ def _score_block(block: pd.DataFrame, ids: np.ndarray, m: np.ndarray, index: dic
     if not users:
         return []
     out = []
-    for user, hist, (rows, scores) in zip(users, engaged, topk_block(np.stack(profiles), seen, m, k, block_cells)):
+    for user, hist, (rows, scores) in zip(users, engaged, topk_block(np.stack(profiles), seen, m, k, block_cells, cand)):
         because = m[rows] @ m[hist].T if len(hist) else None
         for rank, (i, sc) in enumerate(zip(rows, scores), start=1):
             why = ids[hist[int(np.argmax(because[rank - 1]))]] if because is not None else None

@@ -36,7 +36,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from socialrec import columns as C
-from socialrec.retrieval import catalogue, centre, topk_block, users_per_block
+from socialrec.retrieval import candidate_rows, catalogue, centre, topk_block, users_per_block
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,8 @@ class Catalogue:
     popularity: np.ndarray  # train users per item
     recency_days: np.ndarray  # days since the item's last train interaction (large if none)
     age_days: np.ndarray  # days since the item was posted (large if unknown)
+    allowed: np.ndarray | None = None  # rows that may be recommended (cold-start protocol); None: all
+    popular: bool = True  # whether popularity proposes candidates and feeds features (off: the ablation)
 
 
 def _aligned(ids: np.ndarray, vec_ids: np.ndarray, mat: np.ndarray) -> np.ndarray:
@@ -67,8 +69,10 @@ def _aligned(ids: np.ndarray, vec_ids: np.ndarray, mat: np.ndarray) -> np.ndarra
     return out
 
 
-def build_catalogue(train: DataFrame, items: DataFrame, *, als_items: DataFrame | None, content: dict) -> Catalogue:
-    """Driver-side item arrays (bounded by the catalogue size)."""
+def build_catalogue(train: DataFrame, items: DataFrame, *, als_items: DataFrame | None, content: dict,
+                    allowed: list[str] | None = None, popular: bool = True) -> Catalogue:
+    """Driver-side item arrays (bounded by the catalogue size). ``allowed``: the only
+    items that may be recommended (None: all); ``popular`` false leaves popularity out."""
     t_ref = train.agg(F.max(C.TS)).first()[0]  # one value: "now" for recency and age
     stats = items.select(C.ITEM, C.CREATED_AT).join(
         train.groupBy(C.ITEM).agg(F.countDistinct(C.USER).alias("n"), F.max(C.TS).alias("last")), C.ITEM, "left")
@@ -86,9 +90,11 @@ def build_catalogue(train: DataFrame, items: DataFrame, *, als_items: DataFrame 
     if als_items is not None:
         vid, m = catalogue(als_items, C.ITEM)
         als = _aligned(ids, vid, m)
-    return Catalogue(ids=ids, als=als, content=mats, popularity=pdf["n"].to_numpy(dtype=np.float64),
+    pop = pdf["n"].to_numpy(dtype=np.float64)
+    return Catalogue(ids=ids, als=als, content=mats, popularity=pop if popular else np.zeros_like(pop),
                      recency_days=np.maximum(pdf["rec"].to_numpy(dtype=np.float64), 0.0),
-                     age_days=np.maximum(pdf["age"].to_numpy(dtype=np.float64), 0.0))
+                     age_days=np.maximum(pdf["age"].to_numpy(dtype=np.float64), 0.0),
+                     allowed=candidate_rows(ids, allowed), popular=popular)
 
 
 def candidates(train: DataFrame, cat: Catalogue, *, als_users: DataFrame | None, n_per_source: int = 50,
@@ -147,8 +153,10 @@ def _gen_block(block: pd.DataFrame, c: Catalogue, index: dict, pop_score: np.nda
         vectors[name] = (P, m)
     lists = {}
     for name, (P, m) in vectors.items():
-        lists[name] = topk_block(P, seen, m, n)
-    lists["popular"] = topk_block(np.ones((n_users, 1), np.float32), seen, pop_score[:, None], n)
+        lists[name] = topk_block(P, seen, m, n, candidates=c.allowed)
+    if c.popular:
+        lists["popular"] = topk_block(np.ones((n_users, 1), np.float32), seen, pop_score[:, None], n,
+                                      candidates=c.allowed)
     rows = []
     for r, user in enumerate(block["user_id"]):
         rr = {}

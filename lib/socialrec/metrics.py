@@ -12,7 +12,11 @@ of a user, ``hit(i)`` whether the item at rank i is relevant, and ``n = |R|``:
 * mrr@k       = 1 / rank of the first hit within k (0 if none)
 * hit_rate@k  = 1 if any hit within k else 0
 
-each averaged over users. These equal Spark's ``RankingEvaluator`` (precisionAtK,
+each averaged over users. ``auc`` (cold-start protocol, reported with k = 0) is the
+per-user area under the ROC curve of the whole ranked list over ``n_candidates`` items:
+the share of (relevant, irrelevant) pairs ranked in the right order, candidates absent
+from the list tied below every listed one (exact when the list covers the candidates; a
+user without recommendations scores 0.5). These equal Spark's ``RankingEvaluator`` (precisionAtK,
 recallAtK, ndcgAtK, meanAveragePrecisionAtK) where both define the metric.
 """
 
@@ -25,7 +29,7 @@ from pyspark.sql import functions as F
 
 from socialrec import columns as C
 
-METRICS = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate")
+METRICS = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "auc")
 
 
 def ranking_metrics(
@@ -37,13 +41,23 @@ def ranking_metrics(
     col_user: str = C.USER,
     col_item: str = C.ITEM,
     col_rank: str = C.RANK,
+    n_candidates: int | None = None,
 ) -> DataFrame:
-    """Long-format metrics: one row (metric, k, value, n_users) per metric and k."""
+    """Long-format metrics: one row (metric, k, value, n_users) per metric and k (auc:
+    one row with k = 0, which needs ``n_candidates``, the items every user's list ranks)."""
     ks = sorted(set(int(x) for x in k))
     metrics = list(metrics)
     unknown = [m for m in metrics if m not in METRICS]
     if unknown or not ks or ks[0] < 1:
         raise ValueError(f"ranking_metrics: bad metrics {unknown} or k {ks}")
+    auc = None
+    if "auc" in metrics:
+        if not n_candidates:
+            raise ValueError("ranking_metrics: auc needs n_candidates, the number of items each list ranks")
+        auc = _auc(recs, truth, n_candidates, col_user, col_item, col_rank)
+        metrics = [m for m in metrics if m != "auc"]
+        if not metrics:
+            return auc
     kmax = ks[-1]
     rel = truth.select(col_user, col_item).distinct()
     n_rel = rel.groupBy(col_user).agg(F.count(F.lit(1)).alias("_n"))
@@ -94,4 +108,30 @@ def ranking_metrics(
             ]
         )
     ).alias("_m")
-    return wide.select(stack, F.col("_users").alias("n_users")).select("_m.*", "n_users")
+    out = wide.select(stack, F.col("_users").alias("n_users")).select("_m.*", "n_users")
+    return out if auc is None else out.unionByName(auc)
+
+
+def _auc(recs: DataFrame, truth: DataFrame, n: int, col_user: str, col_item: str, col_rank: str) -> DataFrame:
+    """One row (auc, 0, value, n_users): the mean per-user AUC of the whole lists.
+
+    With p relevant items, N = n - p irrelevant ones, a list of m items holding h of the
+    relevant ones: a relevant item at rank r with c relevant items at ranks <= r has
+    r - c irrelevant items above it and N - (r - c) below; an unlisted relevant item ties
+    with the N - (m - h) unlisted irrelevant ones (half a pair each)."""
+    rel = truth.select(col_user, col_item).distinct()
+    n_rel = rel.groupBy(col_user).agg(F.count(F.lit(1)).alias("_p"))
+    lists = recs.groupBy(col_user).agg(F.count(F.lit(1)).alias("_m"))
+    hits = (recs.select(col_user, col_item, F.col(col_rank).cast("long").alias("_r"))
+            .join(rel, [col_user, col_item], "inner")
+            .withColumn("_c", F.row_number().over(Window.partitionBy(col_user).orderBy("_r"))))
+    per_hit = hits.groupBy(col_user).agg(F.count(F.lit(1)).alias("_h"), F.sum(F.col("_r") - F.col("_c")).alias("_above"))
+    neg = F.lit(float(n)) - F.col("_p")
+    h = F.coalesce(F.col("_h"), F.lit(0))
+    m = F.coalesce(F.col("_m"), F.lit(0))
+    right = h * neg - F.coalesce(F.col("_above"), F.lit(0)) + (F.col("_p") - h) * 0.5 * (neg - (m - h))
+    per_user = (n_rel.join(per_hit, col_user, "left").join(lists, col_user, "left")
+                .where(neg > 0).select((right / (F.col("_p") * neg)).alias("_auc")))
+    return per_user.agg(F.lit("auc").alias(C.METRIC), F.lit(0).alias(C.K),
+                        F.coalesce(F.avg("_auc"), F.lit(0.0)).alias(C.VALUE),
+                        F.count(F.lit(1)).alias("n_users"))

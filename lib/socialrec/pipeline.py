@@ -209,11 +209,12 @@ def embed_stage(spark: SparkSession, storage: Storage, *, dataset: str, emb: Emb
 
 
 def split_stage(
-    spark: SparkSession, storage: Storage, *, dataset: str, protocol: str, ratio: float, seed: int
+    spark: SparkSession, storage: Storage, *, dataset: str, protocol: str, ratio: float, seed: int,
+    cold_share: float = 0.2,
 ) -> dict[str, int]:
     """Split the dataset's (user, item) pairs into train and test; sync the ``splits`` slice."""
     pairs = to_pairs(storage.read(spark, INTERACTIONS, dataset))
-    train, test = split(pairs, protocol, ratio, seed)
+    train, test = split(pairs, protocol, ratio, seed, cold_share=cold_share)
     both = train.withColumn(C.PART, F.lit("train")).unionByName(test.withColumn(C.PART, F.lit("test")))
     both = both.withColumn(C.DATASET, F.lit(dataset)).withColumn(C.SPLIT, F.lit(protocol)).withColumn(
         C.SEED, F.lit(seed)
@@ -271,10 +272,14 @@ def _als_params(cfg: ALSConfig, chosen: dict | None = None):
                      alpha=float(chosen.get("als.alpha", cfg.alpha)), max_iter=int(chosen.get("als.max_iter", cfg.max_iter)))
 
 
-def _als(spark, storage, *, dataset, train, cfg: ALSConfig, k, run_id, protocol):
+def _als(spark, storage, *, dataset, train, cfg: ALSConfig, k, run_id, protocol, users=None, bridge_vecs=None,
+         own=None, edges=None, candidates=None):
     """ALS recommendations, tuned on a validation split of train when configured; the
     validation scores go to ``metrics`` (split ``<protocol>-validation``, one segment per
-    grid point) and the chosen values are returned for ``runs.params``."""
+    grid point) and the chosen values are returned for ``runs.params``. Items without
+    factors get them through the cold-start bridge from ``bridge_vecs``; ``users`` without
+    history get theirs from their own posts (``own``) and the people they follow
+    (``edges``); own posts are never recommended back."""
     from socialrec import als as A
 
     users_map, items_map = sync_id_maps(spark, storage, dataset)
@@ -290,53 +295,119 @@ def _als(spark, storage, *, dataset, train, cfg: ALSConfig, k, run_id, protocol)
         storage.merge(spark.createDataFrame(rows, METRICS.schema), METRICS,
                       scope={C.RUN_ID: run_id, C.SPLIT: split_name, C.MODEL: "als"})
         log.info("als: chose %s (validation nDCG@%d %.4f)", chosen.label(), k, scores[0][1])
-    recs, uvec, ivec = A.train_and_recommend(train, users_map, items_map, chosen, k, confidence=cfg.confidence,
-                                             log_epsilon=cfg.log_epsilon, seed=cfg.seed)
+    uvec, ivec = A.fit_factors(train, users_map, items_map, chosen, confidence=cfg.confidence,
+                               log_epsilon=cfg.log_epsilon, seed=cfg.seed)
+    release = [uvec, ivec, users_map, items_map]
     params = {"als.rank": str(chosen.rank), "als.reg": f"{chosen.reg:g}", "als.alpha": f"{chosen.alpha:g}",
               "als.max_iter": str(chosen.max_iter), "als.tuned": str(len(points) > 1).lower()}
-    return recs, params, [uvec, ivec, users_map, items_map]
+    items_all, users_all = ivec, uvec
+    if bridge_vecs is not None:
+        items_all, stats = A.bridge(ivec, bridge_vecs, reg=cfg.bridge_reg)
+        # Cached: the bridged factors are read by the cold users' fold-in and the retrieval.
+        items_all = items_all.cache()
+        release.append(items_all)
+        params["als.bridged_items"] = str(stats["bridged"])
+    if users is not None and (own is not None or edges is not None):
+        cold = A.cold_user_vectors(users, uvec, items_all, params=chosen, own_items=own, edges=edges).cache()
+        release.append(cold)
+        n_cold = cold.count()
+        params["als.cold_users"] = str(n_cold)
+        if n_cold:
+            users_all = uvec.unionByName(cold)
+            log.info("als: %d users without history served from their own posts or the people they follow", n_cold)
+    seen = train.select(C.USER, C.ITEM) if own is None else train.select(C.USER, C.ITEM).unionByName(own)
+    recs = A.recommend_from_factors(users_all, items_all, seen, k, candidates=candidates)
+    return recs, params, release
+
+
+def _bridge_vectors(spark, storage, *, dataset, kind, embed_model, w2v_engine, w2v_variant):
+    """The item embeddings the cold-start bridge maps from (None: none stored, or none
+    configured)."""
+    if kind == "none":
+        return None
+    if kind == "transformer":
+        vecs = storage.read(spark, ITEM_EMBEDDINGS, dataset).where(F.col(C.MODEL) == embed_model)
+    else:
+        vecs = storage.read(spark, ITEM_W2V, dataset).where(
+            (F.col("engine") == w2v_engine) & (F.col("variant") == w2v_variant))
+    if vecs.limit(1).count() == 0:
+        log.warning("als.bridge: no %s item vectors for dataset %s; items without interactions stay unranked",
+                    kind, dataset)
+        return None
+    return vecs.select(C.ITEM, "vector")
 
 
 def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSConfig, als_params, k,
-            w2v_engine, w2v_variant, embed_model):
+            w2v_engine, w2v_variant, embed_model, drop=frozenset(), candidates=None, cold_share=None):
     """Hybrid recommendations: ranker trained on a validation split of train, then applied
-    to candidates from components refitted on all of train (see socialrec.hybrid)."""
+    to candidates from components refitted on all of train (see socialrec.hybrid).
+
+    ``drop``: signals left out everywhere (candidates, features, the bridge): the
+    ablation models ``hybrid-no-<signal>``. ``candidates``/``cold_share``: the cold-start
+    protocol: only these items are ranked, and the ranker's validation split moves a
+    ``cold_share`` of train's items out whole, like the test split, so that the ranker
+    learns how far to trust the bridged ALS factors on items ALS never saw."""
     from socialrec import als as A
     from socialrec import hybrid as H
-    from socialrec.split import stratified_split
+    from socialrec.split import cold_items_split, stratified_split
 
     items = storage.read(spark, ITEMS, dataset)
     content = {}
-    emb = storage.read(spark, ITEM_EMBEDDINGS, dataset).where(F.col(C.MODEL) == embed_model)
-    if emb.limit(1).count():
-        content["transformer"] = emb
-    w2v = storage.read(spark, ITEM_W2V, dataset).where((F.col("engine") == w2v_engine) & (F.col("variant") == w2v_variant))
-    if w2v.limit(1).count():
-        content["w2v"] = w2v
+    if "transformer" not in drop:
+        emb = storage.read(spark, ITEM_EMBEDDINGS, dataset).where(F.col(C.MODEL) == embed_model)
+        if emb.limit(1).count():
+            content["transformer"] = emb
+    if "w2v" not in drop:
+        w2v = storage.read(spark, ITEM_W2V, dataset).where((F.col("engine") == w2v_engine)
+                                                          & (F.col("variant") == w2v_variant))
+        if w2v.limit(1).count():
+            content["w2v"] = w2v
+    bridge_vecs = None
+    if "als" not in drop and als_cfg.bridge != "none" and als_cfg.bridge not in drop:
+        bridge_vecs = _bridge_vectors(spark, storage, dataset=dataset, kind=als_cfg.bridge, embed_model=embed_model,
+                                      w2v_engine=w2v_engine, w2v_variant=w2v_variant)
     users_map, items_map = sync_id_maps(spark, storage, dataset)
-    fit_part, val = stratified_split(train, cfg.val_ratio, cfg.seed)
+    if candidates is None:
+        fit_part, val = stratified_split(train, cfg.val_ratio, cfg.seed)
+        val_items, n_per_source = None, cfg.candidates
+    else:
+        # seed + 1: the test draw's own seed would find no cold item left in train.
+        fit_part, val = cold_items_split(train, cold_share, cfg.seed + 1)
+        val_items = [r[0] for r in val.select(C.ITEM).distinct().collect()]  # bounded by the catalogue
+        n_per_source = max(cfg.candidates, len(candidates))
     val = val.cache()  # the ranker's truth, read once per trial
     release = []
     models = {}
-    for name, part, truth in (("ranker", fit_part, val), ("serve", train, None)):
-        uvec, ivec = A.fit_factors(part, users_map, items_map, als_params, confidence=als_cfg.confidence,
-                                   log_epsilon=als_cfg.log_epsilon, seed=als_cfg.seed)
-        release += [uvec, ivec]
-        cat = H.build_catalogue(part, items, als_items=ivec, content=content)
-        cands = H.candidates(part, cat, als_users=uvec, n_per_source=cfg.candidates, truth=truth)
+    for name, part, truth, allowed in (("ranker", fit_part, val, val_items), ("serve", train, None, candidates)):
+        uvec = ivec = None
+        if "als" not in drop:
+            uvec, ivec = A.fit_factors(part, users_map, items_map, als_params, confidence=als_cfg.confidence,
+                                       log_epsilon=als_cfg.log_epsilon, seed=als_cfg.seed)
+            release += [uvec, ivec]
+            if bridge_vecs is not None:
+                ivec, _ = A.bridge(ivec, bridge_vecs, reg=als_cfg.bridge_reg)
+        cat = H.build_catalogue(part, items, als_items=ivec, content=content, allowed=allowed,
+                                popular="popular" not in drop)
+        cands = H.candidates(part, cat, als_users=uvec, n_per_source=n_per_source, truth=truth)
         # Cached: the ranker reads its training rows many times (LR iterations); the serving
         # candidates are read once by the ranking, and must not be regenerated per action.
         cands = cands.cache()
         release.append(cands)
         models[name] = cands
     release.append(val)
+    signal = {"als_z": "als", "transformer_z": "transformer", "w2v_z": "w2v", "popularity_z": "popular"}
+    blend = tuple(f for f in cfg.blend if signal.get(f) not in drop)
     if cfg.objective == "listwise":
-        coef, _ = H.coordinate_ascent(models["ranker"], val, k=k, features=tuple(cfg.blend))
+        if not blend:
+            raise ValueError(f"hybrid.blend: every feature of {list(cfg.blend)} belongs to a left-out signal "
+                             f"({', '.join(sorted(drop))})")
+        start = "als_z" if "als_z" in blend else blend[0]
+        coef, _ = H.coordinate_ascent(models["ranker"], val, k=k, features=blend, start=start)
     else:
         coef = H.train_ranker(models["ranker"], objective=cfg.objective, reg=cfg.reg, seed=cfg.seed)
     log.info("hybrid ranker weights: %s", ", ".join(f"{f} {v:+.3f}" for f, v in coef.items() if v))
     recs = H.rank_with(coef, models["serve"], k)
-    return recs, release, {f"hybrid.weight.{f}": f"{v:.4g}" for f, v in coef.items() if v}
+    return recs, release, {f"weight.{f}": f"{v:.4g}" for f, v in coef.items() if v}
 
 
 def recommend_stage(
@@ -355,23 +426,37 @@ def recommend_stage(
     als: ALSConfig | None = None,
     hybrid: HybridConfig | None = None,
     chosen_params: dict | None = None,
+    cold_share: float = 0.2,
+    auc_depth: int = 1000,
 ) -> dict[str, int]:
-    """Top-k per user for each model, trained on the split's train part."""
+    """Top-k per user for each model, trained on the split's train part.
+
+    Under ``cold_items`` every model ranks only the cold items (those of the test part),
+    ``min(auc_depth, cold items)`` of them per user (at least k), so that AUC sees the
+    whole list."""
     train, test = _train_test(spark, storage, dataset, protocol, seed)
     users = train.select(C.USER).unionByName(test.select(C.USER)).distinct()
     content = content or ContentConfig()
-    own = None
-    if content.own_posts_weight > 0:
-        own = (storage.read(spark, ITEMS, dataset).where(F.col(C.AUTHOR).isNotNull())
-               .select(F.col(C.AUTHOR).alias(C.USER), C.ITEM))
-    by_content = dict(k=k, half_life_days=content.half_life_days, own_items=own, own_weight=content.own_posts_weight,
+    als_cfg = als or ALSConfig()
+    own = (storage.read(spark, ITEMS, dataset).where(F.col(C.AUTHOR).isNotNull())
+           .select(F.col(C.AUTHOR).alias(C.USER), C.ITEM))
+    has_own = own.limit(1).count() > 0
+    by_content = dict(k=k, half_life_days=content.half_life_days,
+                      own_items=own if content.own_posts_weight > 0 else None, own_weight=content.own_posts_weight,
                       center=content.center)
+    cold_items = None
+    if protocol == "cold_items":
+        cold_items = sorted(r[0] for r in test.select(C.ITEM).distinct().collect())  # bounded by the catalogue
+        k = max(k, min(auc_depth, len(cold_items)))
+        by_content.update(k=k, candidates=cold_items)
+        log.info("recommend: cold_items: ranking %d cold items, %d per user", len(cold_items), k)
     counts = {}
     chosen_als = None  # the hybrid reuses the values ALS was tuned to in this stage
     for model in models:
         release = []
         if model == "popularity":
-            recs = recommend_popular(train, users, k)
+            cand_df = None if cold_items is None else test.select(C.ITEM)
+            recs = recommend_popular(train, users, k, candidates=cand_df)
             recs = recs.withColumn("components", F.create_map(F.lit("popularity"), F.col(C.SCORE)))
         elif model == "w2v_content":
             vecs = storage.read(spark, ITEM_W2V, dataset).where(
@@ -382,20 +467,26 @@ def recommend_stage(
             recs = recommend_by_content(train, vecs, **by_content)
             recs = recs.withColumn("components", F.create_map(F.lit("w2v_cosine"), F.col(C.SCORE)))
         elif model == "als":
-            recs, params, release = _als(spark, storage, dataset=dataset, train=train, cfg=als or ALSConfig(), k=k,
-                                         run_id=run_id, protocol=protocol)
+            bridge_vecs = _bridge_vectors(spark, storage, dataset=dataset, kind=als_cfg.bridge,
+                                          embed_model=embed_model, w2v_engine=w2v_engine, w2v_variant=content.variant)
+            edges = storage.read(spark, EDGES, dataset)
+            recs, params, release = _als(spark, storage, dataset=dataset, train=train, cfg=als_cfg, k=k,
+                                         run_id=run_id, protocol=protocol, users=users, bridge_vecs=bridge_vecs,
+                                         own=own if has_own else None,
+                                         edges=edges if edges.limit(1).count() else None, candidates=cold_items)
             recs = recs.withColumn("components", F.create_map(F.lit("als"), F.col(C.SCORE)))
-            chosen_als = _als_params(als or ALSConfig(), params)
+            chosen_als = _als_params(als_cfg, params)
             if chosen_params is not None:
                 chosen_params.update(params)
-        elif model == "hybrid":
-            als_cfg = als or ALSConfig()
+        elif model == "hybrid" or model.startswith("hybrid-no-"):
+            drop = frozenset([model[len("hybrid-no-"):]]) if model != "hybrid" else frozenset()
             chosen = chosen_als or _als_params(als_cfg)
             recs, release, params = _hybrid(spark, storage, dataset=dataset, train=train, cfg=hybrid or HybridConfig(),
                                             als_cfg=als_cfg, als_params=chosen, k=k, w2v_engine=w2v_engine,
-                                            w2v_variant=content.variant, embed_model=embed_model)
+                                            w2v_variant=content.variant, embed_model=embed_model, drop=drop,
+                                            candidates=cold_items, cold_share=cold_share)
             if chosen_params is not None:
-                chosen_params.update(params)
+                chosen_params.update({f"{model}.{key}": v for key, v in params.items()})
         elif model == "transformer_content":
             vecs = storage.read(spark, ITEM_EMBEDDINGS, dataset).where(F.col(C.MODEL) == embed_model)
             if vecs.limit(1).count() == 0:
@@ -435,11 +526,17 @@ def evaluate_stage(
     ks: list[int],
     metrics: list[str],
 ) -> DataFrame:
-    """Ranking metrics of each model's recommendations against the test part."""
+    """Ranking metrics of each model's recommendations against the test part (under
+    ``cold_items`` AUC as well, over the cold items every list ranks)."""
     _, test = _train_test(spark, storage, dataset, protocol, seed)
     recs_all = storage.read(spark, RECOMMENDATIONS).where(F.col(C.RUN_ID) == run_id)
+    n_candidates = None
+    if protocol == "cold_items":
+        n_candidates = test.select(C.ITEM).distinct().count()
+        metrics = [*[m for m in metrics if m != "auc"], "auc"]
     for model in models:  # each model's metrics computed once and synced as its own slice
-        m = ranking_metrics(recs_all.where(F.col(C.MODEL) == model), test, k=ks, metrics=metrics)
+        m = ranking_metrics(recs_all.where(F.col(C.MODEL) == model), test, k=ks, metrics=metrics,
+                            n_candidates=n_candidates)
         m = (
             m.withColumn(C.MODEL, F.lit(model))
             .withColumn(C.RUN_ID, F.lit(run_id))
@@ -456,12 +553,16 @@ def evaluate_stage(
 
 
 def format_summary(rows: list[dict]) -> str:
-    """A plain-text table: one line per model and k, one column per metric."""
+    """A plain-text table: one line per model and k, one column per metric (auc, which
+    has no k, repeated on each of the model's lines)."""
     if not rows:
         return "(no metrics)"
-    metric_names = [m for m in ("precision", "recall", "ndcg", "map", "mrr", "hit_rate") if any(r["metric"] == m for r in rows)]
-    keys = sorted({(r["model"], r["k"]) for r in rows})
-    val = {(r["model"], r["k"], r["metric"]): r["value"] for r in rows}
+    metric_names = [m for m in ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "auc")
+                    if any(r["metric"] == m for r in rows)]
+    keys = sorted({(r["model"], r["k"]) for r in rows if r["metric"] != "auc"})
+    val = {(r["model"], r["k"], r["metric"]): r["value"] for r in rows if r["metric"] != "auc"}
+    val.update({(r["model"], k, "auc"): r["value"] for r in rows if r["metric"] == "auc"
+                for model, k in keys if model == r["model"]})
     users = {(r["model"], r["k"]): r.get("n_users") for r in rows}
     width = max(14, 2 + max(len(r["model"]) for r in rows))
     header = f"{'model':<{width}}{'k':>4}" + "".join(f"{m:>11}" for m in metric_names) + f"{'users':>8}"
@@ -478,7 +579,9 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
     run_id = run_id or cfg.run.id or new_run_id()
     ev = cfg.evaluation
     stages = STAGES if command == "run" else (command,)
-    if command == "run" and "transformer_content" not in ev.models:
+    needs_embeddings = ("transformer_content" in ev.models or any(m.startswith("hybrid") for m in ev.models)
+                        or ("als" in ev.models and cfg.als.bridge == "transformer"))
+    if command == "run" and not needs_embeddings:
         stages = tuple(s for s in stages if s != "embed")  # no model needs the embeddings
     timer = Timer()
     started = datetime.now(timezone.utc)
@@ -501,13 +604,14 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
                     result["embed"] = embed_stage(spark, storage, dataset=cfg.dataset.name, emb=cfg.embed)
                 elif stage == "split":
                     result["split"] = split_stage(spark, storage, dataset=cfg.dataset.name, protocol=ev.protocol,
-                                                  ratio=ev.ratio, seed=ev.seed)
+                                                  ratio=ev.ratio, seed=ev.seed, cold_share=ev.cold_share)
                 elif stage == "recommend":
                     result["recommend"] = recommend_stage(spark, storage, run_id=run_id, dataset=cfg.dataset.name,
                                                           protocol=ev.protocol, seed=ev.seed, models=ev.models,
                                                           k=cfg.recommend.k, w2v_engine=cfg.word2vec.engine,
                                                           content=cfg.content, embed_model=cfg.embed.model,
-                                                          als=cfg.als, hybrid=cfg.hybrid, chosen_params=params)
+                                                          als=cfg.als, hybrid=cfg.hybrid, chosen_params=params,
+                                                          cold_share=ev.cold_share, auc_depth=ev.auc_depth)
                 elif stage == "evaluate":
                     metrics = evaluate_stage(spark, storage, run_id=run_id, dataset=cfg.dataset.name,
                                              protocol=ev.protocol, seed=ev.seed, models=ev.models, ks=ev.k,

@@ -25,13 +25,17 @@ def recommend_popular(
     users: DataFrame,
     k: int = 10,
     *,
+    candidates: DataFrame | None = None,
     col_user: str = C.USER,
     col_item: str = C.ITEM,
 ) -> DataFrame:
     """Top-``k`` unseen popular items for each user in ``users``.
 
     Returns (user, item, rank, score, explanation); rank 1 is the best; ties in score
-    are broken by item id so the result is deterministic.
+    are broken by item id so the result is deterministic. ``candidates`` (one column,
+    the item): rank only these items, those without train users scoring 0 (under the
+    cold-start protocol every candidate does: the order is then the item id's, a random
+    baseline).
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
@@ -40,8 +44,12 @@ def recommend_popular(
     targets = users.select(col_user).distinct().join(n_seen, on=col_user, how="left").fillna(0, ["_seen"])
     # One small aggregate tells how deep into the popularity order any user must look.
     depth = targets.agg(F.max("_seen")).first()[0] or 0
+    scores = popularity_scores(train, col_user=col_user, col_item=col_item)
+    if candidates is not None:
+        scores = (candidates.select(F.col(candidates.columns[0]).alias(col_item)).distinct()
+                  .join(scores, col_item, "left").fillna(0.0, [C.SCORE]))
     top = (
-        popularity_scores(train, col_user=col_user, col_item=col_item)
+        scores
         .orderBy(F.desc(C.SCORE), F.asc(col_item))
         .limit(int(k + depth))
         # k + depth rows at most (the limit above): numbering them in one partition is cheap.

@@ -71,6 +71,15 @@ def topk_block(P: np.ndarray, seen: list[np.ndarray], M: np.ndarray, k: int, blo
     return out
 
 
+def candidate_rows(ids: np.ndarray, candidates) -> np.ndarray | None:
+    """The sorted catalogue rows of the ``candidates`` item ids (None: every item);
+    candidates without a vector are left out."""
+    if candidates is None:
+        return None
+    index = {item: i for i, item in enumerate(ids)}
+    return np.array(sorted(index[c] for c in set(candidates) if c in index), dtype=np.int64)
+
+
 def unit_rows(mat: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(mat, axis=1, keepdims=True)
     return np.divide(mat, norms, out=np.zeros_like(mat), where=norms > 0)

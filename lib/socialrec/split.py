@@ -10,6 +10,10 @@ and test. The splitters then follow Microsoft Recommenders' semantics:
   users with fewer than ``min_rating`` pairs are dropped.
 * ``chrono_split`` — the same counts, but each user's earliest pairs go to train.
 * ``random_split`` — each pair independently to train with probability ``ratio``.
+* ``cold_items_split`` — the cold-start protocol: a seeded share of the items (hash of
+  seed and item below ``cold_share``) becomes cold, and every pair of a cold item goes to
+  test; models then rank only the cold items (``cold_items``), which no model saw in
+  train, so only what is known without interactions (text, age) can rank them.
 
 Randomness comes from a hash of (seed, user, item), so a split is the same for a seed
 whatever the partitioning.
@@ -103,15 +107,39 @@ def random_split(
     return df.where(u < ratio), df.where(u >= ratio)
 
 
-def split(df: DataFrame, protocol: str, ratio: float = 0.75, seed: int = 42, **cols) -> tuple[DataFrame, DataFrame]:
-    """Dispatch on ``evaluation.protocol``: random, stratified or chrono."""
+def cold_items_split(
+    df: DataFrame,
+    cold_share: float = 0.2,
+    seed: int = 42,
+    *,
+    col_item: str = C.ITEM,
+) -> tuple[DataFrame, DataFrame]:
+    """All pairs of a seeded ``cold_share`` of the items to test, the rest to train.
+
+    An item is cold when the hash of (seed, item) falls below ``cold_share``, so the same
+    items are cold for a seed whatever the partitioning and whichever pairs they have."""
+    _check_ratio(cold_share)
+    cold = is_cold(seed, cold_share, F.col(col_item))
+    return df.where(~cold), df.where(cold)
+
+
+def is_cold(seed: int, cold_share: float, item: Column) -> Column:
+    """Whether ``item`` is one of the cold items of ``cold_items_split`` for this seed."""
+    return _uniform(seed, item.cast("string")) < F.lit(float(cold_share))
+
+
+def split(df: DataFrame, protocol: str, ratio: float = 0.75, seed: int = 42, *, cold_share: float = 0.2,
+          **cols) -> tuple[DataFrame, DataFrame]:
+    """Dispatch on ``evaluation.protocol``: random, stratified, chrono or cold_items."""
+    if protocol == "cold_items":
+        return cold_items_split(df, cold_share, seed, **{k: v for k, v in cols.items() if k == "col_item"})
     if protocol == "stratified":
         return stratified_split(df, ratio, seed, **cols)
     if protocol == "chrono":
         return chrono_split(df, ratio, **cols)
     if protocol == "random":
         return random_split(df, ratio, seed, **{k: v for k, v in cols.items() if k != "col_ts"})
-    raise ValueError(f"evaluation.protocol: unknown protocol {protocol!r}; known: random, stratified, chrono")
+    raise ValueError(f"evaluation.protocol: unknown protocol {protocol!r}; known: random, stratified, chrono, cold_items")
 
 
 def _check_ratio(ratio: float) -> None:
