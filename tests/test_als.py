@@ -1,6 +1,7 @@
 """ALS: confidence values, id maps that survive reruns, blockwise top-k from factors
-against numpy, seen-item removal, tuning that picks the better point, and the stage's
-id_map / metrics / runs rows."""
+against numpy, seen-item removal, tuning that picks the better point, and cold start:
+the embedding -> factor bridge on a fixture with a known answer, fold-in against Spark's
+own user step, and vectors for users with posts or follows but no history."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
-from socialrec.als import ALSParams, confidence_value, grid_points, new_id_map, recommend_from_factors, \
-    train_and_recommend, tune
+from socialrec.als import ALSParams, bridge, cold_user_vectors, confidence_value, fold_in, grid_points, new_id_map, \
+    recommend_from_factors, ridge_map, train_and_recommend, tune
+from socialrec.retrieval import centre
 
 
 def test_confidence_values(spark):
@@ -100,3 +102,84 @@ def test_tuning_prefers_the_point_that_ranks_better(spark):
     good, crushed = ALSParams(rank=4, reg=0.1, alpha=5.0, max_iter=8), ALSParams(rank=4, reg=500.0, alpha=5.0, max_iter=8)
     scores = tune(train, users_map, items_map, [crushed, good], k=3, val_ratio=0.7, seed=1)
     assert scores[0][0] == good and scores[0][1] > scores[1][1]
+
+
+def test_ridge_map_recovers_a_linear_map():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 6))
+    W, b = rng.normal(size=(6, 3)), rng.normal(size=3)
+    W_hat, b_hat = ridge_map(X, X @ W + b, reg=1e-9)
+    np.testing.assert_allclose(W_hat, W, atol=1e-6)
+    np.testing.assert_allclose(b_hat, b, atol=1e-6)
+    shrunk, _ = ridge_map(X, X @ W + b, reg=1e4)  # the penalty shrinks the map, not the intercept
+    assert np.linalg.norm(shrunk) < 0.1 * np.linalg.norm(W)
+    with pytest.raises(ValueError, match="no warm item"):
+        ridge_map(np.zeros((0, 6)), np.zeros((0, 3)), 1.0)
+
+
+def test_bridge_gives_cold_items_the_factors_their_text_implies(spark):
+    """Item factors that are an exact linear function of the (centred) embedding: the
+    bridge, learned on the 40 warm items, must give the 10 cold items their true factors,
+    and ALS retrieval over the cold items then ranks them as the true factors would."""
+    rng = np.random.default_rng(1)
+    E = rng.normal(size=(50, 8)).astype(np.float32)
+    W, b = rng.normal(size=(8, 4)), rng.normal(size=4)
+    true = centre(E).astype(np.float64) @ W + b  # bridge centres the embeddings, as the content models do
+    ids = [f"i{j:02d}" for j in range(50)]
+    emb = spark.createDataFrame([(ids[j], E[j].tolist()) for j in range(50)], "item_id string, vector array<float>")
+    warm = spark.createDataFrame([(ids[j], true[j].astype(np.float32).tolist()) for j in range(40)],
+                                 "item_id string, vector array<float>")
+    bridged, stats = bridge(warm, emb, reg=1e-6)
+    assert stats == {"warm": 40, "bridged": 10}
+    got = {r.item_id: np.array(r.vector) for r in bridged.collect()}
+    assert set(got) == set(ids)
+    for j in range(40, 50):
+        np.testing.assert_allclose(got[ids[j]], true[j], rtol=1e-3, atol=1e-3)
+    U = rng.normal(size=(3, 4)).astype(np.float32)
+    users = spark.createDataFrame([(f"u{i}", U[i].tolist()) for i in range(3)], "user_id string, vector array<float>")
+    no_history = spark.createDataFrame([], "user_id string, item_id string")
+    recs = recommend_from_factors(users, bridged, no_history, 10, candidates=ids[40:]).orderBy("user_id", "rank")
+    for i in range(3):
+        want = [ids[40 + j] for j in np.argsort(-(true[40:] @ U[i]), kind="stable")]
+        assert [r.item_id for r in recs.where(F.col("user_id") == f"u{i}").collect()] == want
+
+
+def test_fold_in_is_the_user_step_of_spark_als(spark):
+    """Spark's implicit ALS ends each iteration with the user update, so folding a user's
+    own pairs into the final item factors must give back the user's factors."""
+    from pyspark.ml.recommendation import ALS
+
+    rng = np.random.default_rng(5)
+    rows = [(u, i, float(rng.integers(1, 5))) for u in range(30) for i in range(25) if rng.random() < 0.3]
+    df = spark.createDataFrame(rows, "u int, i int, r double")
+    model = ALS(rank=4, regParam=0.1, alpha=2.0, maxIter=6, implicitPrefs=True, userCol="u", itemCol="i",
+                ratingCol="r", seed=1).fit(df)
+    V = np.zeros((25, 4))
+    for r in model.itemFactors.collect():
+        V[r.id] = r.features
+    U = {r.id: np.array(r.features) for r in model.userFactors.collect()}
+    for user in (0, 7, 19):
+        pos = np.array([i for u, i, _ in rows if u == user])
+        vals = np.array([r for u, _, r in rows if u == user])
+        np.testing.assert_allclose(fold_in(V, pos, reg=0.1, alpha=2.0, r=vals), U[user], rtol=2e-3, atol=2e-4)
+
+
+def test_users_without_history_get_vectors_from_posts_and_follows(spark):
+    V = np.eye(3, dtype=np.float32)
+    items = spark.createDataFrame([(f"i{j}", V[j].tolist()) for j in range(3)], "item_id string, vector array<float>")
+    uvec = spark.createDataFrame([("old1", [1.0, 0.0, 0.0]), ("old2", [0.0, 0.0, 1.0])],
+                                 "user_id string, vector array<float>")
+    users = spark.createDataFrame([("old1",), ("poster",), ("follower",), ("both",), ("nobody",)], "user_id string")
+    own = spark.createDataFrame([("poster", "i1"), ("both", "i1")], "user_id string, item_id string")
+    edges = spark.createDataFrame([("follower", "old1"), ("follower", "old2"), ("both", "old2"), ("old1", "old2")],
+                                  "src string, dst string")
+    p = ALSParams(rank=3, reg=0.1, alpha=2.0)
+    got = {r.user_id: np.array(r.vector) for r in
+           cold_user_vectors(users, uvec, items, params=p, own_items=own, edges=edges).collect()}
+    assert set(got) == {"poster", "follower", "both"}  # old1 has factors; nobody has neither
+    posted = fold_in(V, np.array([1]), reg=0.1, alpha=2.0)
+    # Orthonormal items: the fold-in points along the posted item: 3 / (3 + 0.1) on i1.
+    np.testing.assert_allclose(posted, [0.0, 3.0 / 3.1, 0.0], atol=1e-9)
+    np.testing.assert_allclose(got["poster"], posted, atol=1e-6)
+    np.testing.assert_allclose(got["follower"], [0.5, 0.0, 0.5], atol=1e-6)
+    np.testing.assert_allclose(got["both"], (posted + np.array([0.0, 0.0, 1.0])) / 2, atol=1e-6)

@@ -106,3 +106,23 @@ def test_listwise_ranker_adds_the_signal_that_finds_the_held_out_items(spark):
     truth = spark.createDataFrame([(f"u{u}", "i4") for u in range(12)], "user_id string, item_id string")
     weights, best = coordinate_ascent(cands, truth, k=2, features=("als_z", "transformer_z"), rounds=1)
     assert weights["als_z"] == 1.0 and weights["transformer_z"] > 0.5 and best == pytest.approx(1.0)
+
+
+def test_cold_candidates_and_a_left_out_signal(spark, tiny):
+    """Restricted to the allowed (cold) items, every source proposes only those; with
+    popularity left out (the hybrid-no-popular ablation) it neither proposes nor scores."""
+    train, _, als_users = tiny
+    full = build_catalogue(train, _items(spark, list("abcdef")), als_items=None, content={}, allowed=["d", "f", "zz"],
+                           popular=False)
+    assert list(full.allowed) == [3, 5]  # zz is not in the catalogue
+    assert not full.popular and not full.popularity.any()
+    rows = candidates(train, full, als_users=None, n_per_source=5).collect()
+    assert rows == []  # no source left: nothing proposed
+    vec = spark.createDataFrame([(i, [1.0, float(n)]) for n, i in enumerate("abcdef")], "item_id string, vector array<float>")
+    cat = build_catalogue(train, _items(spark, list("abcdef")), als_items=vec, content={}, allowed=["d", "f"],
+                          popular=False)
+    rows = candidates(train, cat, als_users=als_users, n_per_source=5).collect()
+    assert {r.item_id for r in rows} == {"d", "f"} and {r.user_id for r in rows} == {"u", "v", "w"}
+    assert all(r.rr_popular == 0.0 and r.popularity == 0.0 and r.popularity_z == 0.0 for r in rows)
+    # u = (1, 0): both score 1; v = (-1, 0) likewise; ties go to the item id: d first.
+    assert {(r.user_id, r.item_id): r.rr_als for r in rows}[("u", "d")] == 1.0

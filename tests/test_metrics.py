@@ -107,3 +107,22 @@ def test_equals_spark_ranking_evaluator_on_random_lists(spark):
         for m, v in theirs.items():
             assert ours[m] == pytest.approx(v, abs=1e-9), (m, k)
         assert 0 < ours["ndcg"] < 1
+
+
+def test_auc_of_whole_lists_by_hand(spark):
+    # 6 candidate items. A ranks all 6, relevant {x1, x3}: irrelevant items below x1: 4,
+    # below x3: 3 (x2 is above it) -> (4 + 3) / (2 * 4) = 0.875.
+    # B ranks 3 items, relevant {y2, y5}: y2 at rank 2 has 1 irrelevant above, so 4 - 1 = 3
+    # below; y5 is unlisted, tied with the 4 - 2 = 2 unlisted irrelevant items: 0.5 * 2 = 1
+    # -> (3 + 1) / (2 * 4) = 0.5.
+    # C has no list at all: 0.5. D ranks its only relevant item last of all 6: 0 / 5 = 0.
+    recs = ([("A", f"x{i}", i) for i in range(1, 7)] + [("B", "y1", 1), ("B", "y2", 2), ("B", "y3", 3)]
+            + [("D", f"z{i}", i) for i in range(1, 7)])
+    truth = [("A", "x1"), ("A", "x3"), ("B", "y2"), ("B", "y5"), ("C", "w1"), ("D", "z6")]
+    r, t = _frames(spark, recs, truth)
+    rows = ranking_metrics(r, t, k=[2], metrics=["auc", "ndcg"], n_candidates=6).collect()
+    got = {(x.metric, x.k): (x.value, x.n_users) for x in rows}
+    assert got[("auc", 0)] == (pytest.approx((0.875 + 0.5 + 0.5 + 0.0) / 4), 4)
+    assert ("ndcg", 2) in got
+    with pytest.raises(ValueError, match="n_candidates"):
+        ranking_metrics(r, t, metrics=["auc"])

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 from pyspark.sql import functions as F
 
-from socialrec.split import chrono_split, random_split, split, stratified_split, to_pairs
+from socialrec.split import chrono_split, cold_items_split, random_split, split, stratified_split, to_pairs
 
 # Users with 1..9 pairs each, plus one with 40, timestamps increasing with the item number.
 T0 = datetime(2026, 1, 1)
@@ -94,3 +94,26 @@ def test_to_pairs_folds_events(spark):
     )
     got = {(r.user_id, r.item_id): (r.weight, r.ts, r.n_events) for r in to_pairs(ev).collect()}
     assert got == {("u", "i"): (3.0, T0, 2), ("u", "j"): (1.0, T0, 1)}
+
+
+def test_cold_items_moves_every_pair_of_a_seeded_share_of_items(spark):
+    # 50 users x 200 items, each user on a random third of the items.
+    import random
+
+    rnd = random.Random(3)
+    rows = [(f"u{u}", f"i{i:03d}", 1.0, T0) for u in range(50) for i in range(200) if rnd.random() < 0.33]
+    df = spark.createDataFrame(rows, "user_id string, item_id string, weight double, ts timestamp")
+    train, test = split(df, "cold_items", seed=42, cold_share=0.2)
+    tr_items = {r.item_id for r in train.select("item_id").distinct().collect()}
+    te_items = {r.item_id for r in test.select("item_id").distinct().collect()}
+    assert not tr_items & te_items  # no cold item has a train pair
+    assert train.count() + test.count() == len(rows)
+    assert 0.12 < len(te_items) / 200 < 0.28  # a hash draw: about a fifth
+    # Every pair of a cold item is in test, whichever user it belongs to.
+    assert test.count() == sum(1 for r in rows if r[1] in te_items)
+    again = {r.item_id for r in cold_items_split(df.repartition(7), 0.2, 42)[1].select("item_id").distinct().collect()}
+    assert again == te_items  # the same items for a seed, whatever the partitioning
+    other = {r.item_id for r in cold_items_split(df, 0.2, 43)[1].select("item_id").distinct().collect()}
+    assert other != te_items
+    with pytest.raises(ValueError, match="ratio"):
+        cold_items_split(df, 1.5)

@@ -272,8 +272,8 @@ def _als_params(cfg: ALSConfig, chosen: dict | None = None):
                      alpha=float(chosen.get("als.alpha", cfg.alpha)), max_iter=int(chosen.get("als.max_iter", cfg.max_iter)))
 
 
-def _als(spark, storage, *, dataset, train, cfg: ALSConfig, k, run_id, protocol, users=None, bridge_vecs=None,
-         own=None, edges=None, candidates=None):
+def _als(spark, storage, *, dataset, train, cfg: ALSConfig, k, run_id, protocol, depth=None, users=None,
+         bridge_vecs=None, own=None, edges=None, candidates=None):
     """ALS recommendations, tuned on a validation split of train when configured; the
     validation scores go to ``metrics`` (split ``<protocol>-validation``, one segment per
     grid point) and the chosen values are returned for ``runs.params``. Items without
@@ -316,7 +316,7 @@ def _als(spark, storage, *, dataset, train, cfg: ALSConfig, k, run_id, protocol,
             users_all = uvec.unionByName(cold)
             log.info("als: %d users without history served from their own posts or the people they follow", n_cold)
     seen = train.select(C.USER, C.ITEM) if own is None else train.select(C.USER, C.ITEM).unionByName(own)
-    recs = A.recommend_from_factors(users_all, items_all, seen, k, candidates=candidates)
+    recs = A.recommend_from_factors(users_all, items_all, seen, depth or k, candidates=candidates)
     return recs, params, release
 
 
@@ -338,10 +338,11 @@ def _bridge_vectors(spark, storage, *, dataset, kind, embed_model, w2v_engine, w
 
 
 def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSConfig, als_params, k,
-            w2v_engine, w2v_variant, embed_model, drop=frozenset(), candidates=None, cold_share=None):
+            w2v_engine, w2v_variant, embed_model, depth=None, drop=frozenset(), candidates=None, cold_share=None):
     """Hybrid recommendations: ranker trained on a validation split of train, then applied
     to candidates from components refitted on all of train (see socialrec.hybrid).
 
+    ``k``: the cut-off the blend is tuned for; ``depth``: the list length written.
     ``drop``: signals left out everywhere (candidates, features, the bridge): the
     ablation models ``hybrid-no-<signal>``. ``candidates``/``cold_share``: the cold-start
     protocol: only these items are ranked, and the ranker's validation split moves a
@@ -374,7 +375,7 @@ def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSCo
         # seed + 1: the test draw's own seed would find no cold item left in train.
         fit_part, val = cold_items_split(train, cold_share, cfg.seed + 1)
         val_items = [r[0] for r in val.select(C.ITEM).distinct().collect()]  # bounded by the catalogue
-        n_per_source = max(cfg.candidates, len(candidates))
+        n_per_source = max(cfg.candidates, depth or k)  # the whole list AUC reads, from every source
     val = val.cache()  # the ranker's truth, read once per trial
     release = []
     models = {}
@@ -406,7 +407,7 @@ def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSCo
     else:
         coef = H.train_ranker(models["ranker"], objective=cfg.objective, reg=cfg.reg, seed=cfg.seed)
     log.info("hybrid ranker weights: %s", ", ".join(f"{f} {v:+.3f}" for f, v in coef.items() if v))
-    recs = H.rank_with(coef, models["serve"], k)
+    recs = H.rank_with(coef, models["serve"], depth or k)
     return recs, release, {f"weight.{f}": f"{v:.4g}" for f, v in coef.items() if v}
 
 
@@ -445,18 +446,19 @@ def recommend_stage(
                       own_items=own if content.own_posts_weight > 0 else None, own_weight=content.own_posts_weight,
                       center=content.center)
     cold_items = None
+    depth = k  # list length written; k stays the cut-off that tuning and the ranker optimise
     if protocol == "cold_items":
         cold_items = sorted(r[0] for r in test.select(C.ITEM).distinct().collect())  # bounded by the catalogue
-        k = max(k, min(auc_depth, len(cold_items)))
-        by_content.update(k=k, candidates=cold_items)
-        log.info("recommend: cold_items: ranking %d cold items, %d per user", len(cold_items), k)
+        depth = max(k, min(auc_depth, len(cold_items)))
+        by_content.update(k=depth, candidates=cold_items)
+        log.info("recommend: cold_items: ranking %d cold items, %d per user", len(cold_items), depth)
     counts = {}
     chosen_als = None  # the hybrid reuses the values ALS was tuned to in this stage
     for model in models:
         release = []
         if model == "popularity":
             cand_df = None if cold_items is None else test.select(C.ITEM)
-            recs = recommend_popular(train, users, k, candidates=cand_df)
+            recs = recommend_popular(train, users, depth, candidates=cand_df)
             recs = recs.withColumn("components", F.create_map(F.lit("popularity"), F.col(C.SCORE)))
         elif model == "w2v_content":
             vecs = storage.read(spark, ITEM_W2V, dataset).where(
@@ -471,7 +473,8 @@ def recommend_stage(
                                           embed_model=embed_model, w2v_engine=w2v_engine, w2v_variant=content.variant)
             edges = storage.read(spark, EDGES, dataset)
             recs, params, release = _als(spark, storage, dataset=dataset, train=train, cfg=als_cfg, k=k,
-                                         run_id=run_id, protocol=protocol, users=users, bridge_vecs=bridge_vecs,
+                                         depth=depth, run_id=run_id, protocol=protocol, users=users,
+                                         bridge_vecs=bridge_vecs,
                                          own=own if has_own else None,
                                          edges=edges if edges.limit(1).count() else None, candidates=cold_items)
             recs = recs.withColumn("components", F.create_map(F.lit("als"), F.col(C.SCORE)))
@@ -482,8 +485,9 @@ def recommend_stage(
             drop = frozenset([model[len("hybrid-no-"):]]) if model != "hybrid" else frozenset()
             chosen = chosen_als or _als_params(als_cfg)
             recs, release, params = _hybrid(spark, storage, dataset=dataset, train=train, cfg=hybrid or HybridConfig(),
-                                            als_cfg=als_cfg, als_params=chosen, k=k, w2v_engine=w2v_engine,
-                                            w2v_variant=content.variant, embed_model=embed_model, drop=drop,
+                                            als_cfg=als_cfg, als_params=chosen, k=k, depth=depth,
+                                            w2v_engine=w2v_engine, w2v_variant=content.variant,
+                                            embed_model=embed_model, drop=drop,
                                             candidates=cold_items, cold_share=cold_share)
             if chosen_params is not None:
                 chosen_params.update({f"{model}.{key}": v for key, v in params.items()})
