@@ -7,7 +7,7 @@ export PYTHONPATH := $(CURDIR)/lib
 export PYSPARK_PYTHON := $(CURDIR)/.venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-all bench bench-text bench-embed wheel clean
+.PHONY: setup demo test test-all bench bench-text bench-embed bench-als wheel clean
 
 setup:
 	@bash scripts/setup.sh
@@ -29,6 +29,9 @@ bench-text: setup
 
 bench-embed: setup
 	$(PY) -m bench.embed $(ARGS)
+
+bench-als: setup
+	$(PY) -m bench.als $(ARGS)
 
 wheel: setup
 	$(PY) -m pip wheel --no-deps -w dist .

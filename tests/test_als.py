@@ -131,6 +131,16 @@ def test_bridge_gives_cold_items_the_factors_their_text_implies(spark):
                                  "item_id string, vector array<float>")
     bridged, stats = bridge(warm, emb, reg=1e-6)
     assert stats == {"warm": 40, "bridged": 10}
+    # A second source that explains nothing (noise, and missing for some items) is
+    # concatenated and gets no weight: the cold factors stay the true ones.
+    noise = rng.normal(size=(50, 3))
+    other = spark.createDataFrame([(ids[j], noise[j].tolist()) for j in range(0, 50, 2)],
+                                  "item_id string, vector array<float>")
+    both, stats2 = bridge(warm, [emb, other], reg=1e-6)
+    assert stats2 == stats
+    got2 = {r.item_id: np.array(r.vector) for r in both.collect()}
+    for j in range(40, 50):
+        np.testing.assert_allclose(got2[ids[j]], true[j], rtol=1e-3, atol=1e-3)
     got = {r.item_id: np.array(r.vector) for r in bridged.collect()}
     assert set(got) == set(ids)
     for j in range(40, 50):

@@ -148,9 +148,9 @@ def test_cold_items_protocol(spark, cfg, first_run):
     assert depth == {(m, len(test_items)) for m in ("popularity", "als", "transformer_content", "hybrid")}
     run_stage(spark, cold, "evaluate", run_id="run-cold")
     m = {(r.model, r.metric): r.value for r in storage.read(spark, "metrics").where("run_id = 'run-cold'").collect()}
-    # Popularity knows nothing of cold items (all 0: item id order) and is a random ranker;
-    # the bridged ALS and the content models rank from text.
-    assert abs(m[("popularity", "auc")] - 0.5) < 0.1
+    # Popularity knows nothing of cold items (all 0: a seeded hash order) and is a random
+    # ranker; the bridged ALS and the content models rank from text.
+    assert abs(m[("popularity", "auc")] - 0.5) < 0.08
     for model in ("als", "transformer_content", "hybrid"):
         assert m[(model, "auc")] > 0.6 and m[(model, "ndcg")] > m[("popularity", "ndcg")], model
 

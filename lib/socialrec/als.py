@@ -15,7 +15,8 @@ validation split, and blockwise top-k with seen items removed.
   metric, not RMSE) and returns the best point; the stage then refits on all of train.
 * **Cold start.** Items with no training pairs have no factors. ``bridge`` learns a
   ridge regression (closed form, on the driver: items x dim is bounded by the catalogue)
-  from the items' centred content embeddings to their ALS factors on the warm items, and
+  from the items' centred content embeddings (transformer and Word2Vec, concatenated) to
+  their ALS factors on the warm items, and
   predicts factors for the rest, so a new post is rankable from its text alone. A user
   with no history gets a vector from their own posts (the ALS user update, "fold-in",
   solved against the item factors with the posts as positives) and/or the mean of the
@@ -242,17 +243,24 @@ def ridge_map(X: np.ndarray, Y: np.ndarray, reg: float) -> tuple[np.ndarray, np.
     return W, my - mx @ W
 
 
-def bridge(item_vecs: DataFrame, embeddings: DataFrame, *, reg: float = 3.0,
+def bridge(item_vecs: DataFrame, embeddings, *, reg: float = 3.0,
            col_item: str = C.ITEM) -> tuple[DataFrame, dict]:
     """Item factors for every item with an embedding: ALS's own where it has them,
-    predicted from the centred embedding by ``ridge_map`` (learned on the items with
-    both) where not. Returns ((item, vector), stats: warm, bridged)."""
+    predicted by ``ridge_map`` (learned on the items with both) where not.
+
+    ``embeddings``: one (item, vector) frame, or a list of them (e.g. the transformer's
+    and Word2Vec's): each is centred on its own (``retrieval.centre``) and the blocks are
+    concatenated, an item missing from one source getting zeros there (the centred mean).
+    Returns ((item, vector), stats: warm, bridged)."""
     spark = item_vecs.sparkSession
-    eids, E = catalogue(embeddings.select(F.col(col_item).alias("item_id"), "vector"), "item_id")
+    sources = [catalogue(e.select(F.col(col_item).alias("item_id"), "vector"), "item_id")
+               for e in (embeddings if isinstance(embeddings, (list, tuple)) else [embeddings])]
+    sources = [(ids, m) for ids, m in sources if len(ids)]
     fids, V = catalogue(item_vecs.select(F.col(col_item).alias("item_id"), "vector"), "item_id")
-    if len(eids) == 0 or len(fids) == 0:
+    if not sources or len(fids) == 0:
         return item_vecs, {"warm": 0, "bridged": 0}
-    E = centre(E)
+    eids = np.array(sorted(set().union(*(set(ids) for ids, _ in sources))), dtype=object)
+    E = np.concatenate([_aligned(eids, ids, centre(m)) for ids, m in sources], axis=1)
     pos = np.searchsorted(eids, fids)
     warm = (pos < len(eids)) & (eids[np.minimum(pos, len(eids) - 1)] == fids)
     W, b = ridge_map(E[pos[warm]], V[warm], reg)
@@ -265,6 +273,16 @@ def bridge(item_vecs: DataFrame, embeddings: DataFrame, *, reg: float = 3.0,
     new = spark.createDataFrame([(str(i), v.tolist()) for i, v in zip(eids[cold], pred)],
                                 f"{col_item} string, vector array<float>")
     return item_vecs.select(col_item, F.col("vector").cast("array<float>")).unionByName(new), stats
+
+
+def _aligned(ids: np.ndarray, vec_ids: np.ndarray, mat: np.ndarray) -> np.ndarray:
+    """``mat``'s rows (for the sorted ``vec_ids``) placed at the rows of the sorted
+    ``ids``; zeros where an id has no row."""
+    out = np.zeros((len(ids), mat.shape[1]), dtype=np.float32)
+    pos = np.searchsorted(ids, vec_ids)
+    ok = (pos < len(ids)) & (ids[np.minimum(pos, len(ids) - 1)] == vec_ids)
+    out[pos[ok]] = mat[ok]
+    return out
 
 
 def fold_in(V: np.ndarray, positives: np.ndarray, *, reg: float, alpha: float, r: np.ndarray | None = None) -> np.ndarray:

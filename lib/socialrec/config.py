@@ -198,7 +198,8 @@ class ALSConfig:
         default_factory=lambda: {"rank": [64], "reg": [0.1, 0.3, 1.0], "alpha": [1.0, 3.0]})
     val_ratio: float = 0.8  # share of each user's train pairs used for fitting while tuning
     seed: int = 42
-    bridge: str = "transformer"  # cold-start bridge input: transformer | w2v | none
+    # Cold-start bridge inputs, concatenated: transformer and/or w2v; []: no bridge.
+    bridge: list[str] = field(default_factory=lambda: ["transformer", "w2v"])
     bridge_reg: float = 3.0  # ridge penalty of the embedding -> item factor map
 
 
@@ -480,8 +481,9 @@ def validate(cfg: Config) -> None:
             bad(f"als.grid.{key}", f"must be one or more positive values, got {values}")
     if not 0.0 < a.val_ratio < 1.0:
         bad("als.val_ratio", f"must be between 0 and 1 (exclusive), got {a.val_ratio}")
-    if a.bridge not in ("transformer", "w2v", "none"):
-        bad("als.bridge", f"{a.bridge!r} is not one of transformer, w2v, none")
+    for b in a.bridge:
+        if b not in ("transformer", "w2v"):
+            bad("als.bridge", f"{b!r} is not one of transformer, w2v (an empty list: no bridge)")
     if a.bridge_reg <= 0:
         bad("als.bridge_reg", f"must be positive, got {a.bridge_reg}")
     h = cfg.hybrid

@@ -20,6 +20,11 @@
    each signal's contribution in ``components`` and an explanation naming the signal
    that contributed most ("similar to <item>, which you engaged with", ...).
 
+Cold start: ``build_catalogue(allowed=...)`` restricts every source to the allowed items
+(the cold items of the ``cold_items`` protocol), whose ALS factors come from the bridge
+(``socialrec.als.bridge``); ``popular=False`` leaves popularity out (the ablation
+``hybrid-no-popular``).
+
 Candidate generation runs in ``mapInPandas`` over blocks of users against broadcast item
 matrices (``socialrec.retrieval``): users x items rows never exist in Spark, only users x
 (a few hundred candidates).

@@ -320,21 +320,24 @@ def _als(spark, storage, *, dataset, train, cfg: ALSConfig, k, run_id, protocol,
     return recs, params, release
 
 
-def _bridge_vectors(spark, storage, *, dataset, kind, embed_model, w2v_engine, w2v_variant):
-    """The item embeddings the cold-start bridge maps from (None: none stored, or none
-    configured)."""
-    if kind == "none":
-        return None
-    if kind == "transformer":
-        vecs = storage.read(spark, ITEM_EMBEDDINGS, dataset).where(F.col(C.MODEL) == embed_model)
-    else:
-        vecs = storage.read(spark, ITEM_W2V, dataset).where(
-            (F.col("engine") == w2v_engine) & (F.col("variant") == w2v_variant))
-    if vecs.limit(1).count() == 0:
-        log.warning("als.bridge: no %s item vectors for dataset %s; items without interactions stay unranked",
-                    kind, dataset)
-        return None
-    return vecs.select(C.ITEM, "vector")
+def _bridge_vectors(spark, storage, *, dataset, kinds, embed_model, w2v_engine, w2v_variant):
+    """The item vectors the cold-start bridge maps from, one (item, vector) frame per
+    configured kind that has stored vectors (None: none)."""
+    out = []
+    for kind in kinds:
+        if kind == "transformer":
+            vecs = storage.read(spark, ITEM_EMBEDDINGS, dataset).where(F.col(C.MODEL) == embed_model)
+        else:
+            vecs = storage.read(spark, ITEM_W2V, dataset).where(
+                (F.col("engine") == w2v_engine) & (F.col("variant") == w2v_variant))
+        if vecs.limit(1).count() == 0:
+            log.warning("als.bridge: no %s item vectors for dataset %s; the bridge goes without them", kind, dataset)
+            continue
+        out.append(vecs.select(C.ITEM, "vector"))
+    if kinds and not out:
+        log.warning("als.bridge: no item vectors at all for dataset %s; items without interactions stay unranked",
+                    dataset)
+    return out or None
 
 
 def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSConfig, als_params, k,
@@ -364,8 +367,9 @@ def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSCo
         if w2v.limit(1).count():
             content["w2v"] = w2v
     bridge_vecs = None
-    if "als" not in drop and als_cfg.bridge != "none" and als_cfg.bridge not in drop:
-        bridge_vecs = _bridge_vectors(spark, storage, dataset=dataset, kind=als_cfg.bridge, embed_model=embed_model,
+    if "als" not in drop:
+        bridge_vecs = _bridge_vectors(spark, storage, dataset=dataset,
+                                      kinds=[b for b in als_cfg.bridge if b not in drop], embed_model=embed_model,
                                       w2v_engine=w2v_engine, w2v_variant=w2v_variant)
     users_map, items_map = sync_id_maps(spark, storage, dataset)
     if candidates is None:
@@ -458,7 +462,7 @@ def recommend_stage(
         release = []
         if model == "popularity":
             cand_df = None if cold_items is None else test.select(C.ITEM)
-            recs = recommend_popular(train, users, depth, candidates=cand_df)
+            recs = recommend_popular(train, users, depth, candidates=cand_df, tie_seed=seed)
             recs = recs.withColumn("components", F.create_map(F.lit("popularity"), F.col(C.SCORE)))
         elif model == "w2v_content":
             vecs = storage.read(spark, ITEM_W2V, dataset).where(
@@ -469,7 +473,7 @@ def recommend_stage(
             recs = recommend_by_content(train, vecs, **by_content)
             recs = recs.withColumn("components", F.create_map(F.lit("w2v_cosine"), F.col(C.SCORE)))
         elif model == "als":
-            bridge_vecs = _bridge_vectors(spark, storage, dataset=dataset, kind=als_cfg.bridge,
+            bridge_vecs = _bridge_vectors(spark, storage, dataset=dataset, kinds=als_cfg.bridge,
                                           embed_model=embed_model, w2v_engine=w2v_engine, w2v_variant=content.variant)
             edges = storage.read(spark, EDGES, dataset)
             recs, params, release = _als(spark, storage, dataset=dataset, train=train, cfg=als_cfg, k=k,
@@ -584,7 +588,7 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
     ev = cfg.evaluation
     stages = STAGES if command == "run" else (command,)
     needs_embeddings = ("transformer_content" in ev.models or any(m.startswith("hybrid") for m in ev.models)
-                        or ("als" in ev.models and cfg.als.bridge == "transformer"))
+                        or ("als" in ev.models and "transformer" in cfg.als.bridge))
     if command == "run" and not needs_embeddings:
         stages = tuple(s for s in stages if s != "embed")  # no model needs the embeddings
     timer = Timer()

@@ -26,6 +26,7 @@ def recommend_popular(
     k: int = 10,
     *,
     candidates: DataFrame | None = None,
+    tie_seed: int = 42,
     col_user: str = C.USER,
     col_item: str = C.ITEM,
 ) -> DataFrame:
@@ -34,8 +35,9 @@ def recommend_popular(
     Returns (user, item, rank, score, explanation); rank 1 is the best; ties in score
     are broken by item id so the result is deterministic. ``candidates`` (one column,
     the item): rank only these items, those without train users scoring 0 (under the
-    cold-start protocol every candidate does: the order is then the item id's, a random
-    baseline).
+    cold-start protocol every candidate does, and ties go to a seeded hash of the item
+    instead of its id, whose order can carry popularity (MovieLens numbers its famous
+    films first): a random baseline).
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
@@ -44,18 +46,18 @@ def recommend_popular(
     targets = users.select(col_user).distinct().join(n_seen, on=col_user, how="left").fillna(0, ["_seen"])
     # One small aggregate tells how deep into the popularity order any user must look.
     depth = targets.agg(F.max("_seen")).first()[0] or 0
-    scores = popularity_scores(train, col_user=col_user, col_item=col_item)
+    scores = popularity_scores(train, col_user=col_user, col_item=col_item).withColumn("_tie", F.lit(0))
     if candidates is not None:
         scores = (candidates.select(F.col(candidates.columns[0]).alias(col_item)).distinct()
-                  .join(scores, col_item, "left").fillna(0.0, [C.SCORE]))
+                  .join(scores.drop("_tie"), col_item, "left").fillna(0.0, [C.SCORE])
+                  .withColumn("_tie", F.xxhash64(F.lit(tie_seed), F.col(col_item).cast("string"))))
+    order = [F.desc(C.SCORE), F.asc("_tie"), F.asc(col_item)]
     top = (
         scores
-        .orderBy(F.desc(C.SCORE), F.asc(col_item))
+        .orderBy(*order)
         .limit(int(k + depth))
         # k + depth rows at most (the limit above): numbering them in one partition is cheap.
-        .withColumn(
-            "_pos", F.row_number().over(Window.partitionBy(F.lit(0)).orderBy(F.desc(C.SCORE), F.asc(col_item)))
-        )
+        .withColumn("_pos", F.row_number().over(Window.partitionBy(F.lit(0)).orderBy(*order)))
     )
     candidates = targets.join(F.broadcast(top), F.col("_pos") <= F.col("_seen") + F.lit(k), "inner")
     unseen = candidates.join(seen, on=[col_user, col_item], how="left_anti")
