@@ -29,7 +29,8 @@ from pyspark.sql import functions as F
 
 from socialrec import columns as C
 
-METRICS = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "auc")
+METRICS_AT_K = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate")
+METRICS = (*METRICS_AT_K, "auc")
 
 
 def ranking_metrics(
@@ -37,7 +38,7 @@ def ranking_metrics(
     truth: DataFrame,
     *,
     k: Iterable[int] = (10,),
-    metrics: Iterable[str] = METRICS,
+    metrics: Iterable[str] = METRICS_AT_K,
     col_user: str = C.USER,
     col_item: str = C.ITEM,
     col_rank: str = C.RANK,
