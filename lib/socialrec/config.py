@@ -210,6 +210,7 @@ class HybridConfig:
     objective: str = "listwise"  # listwise (validation nDCG, coordinate ascent) | pairwise | pointwise (logistic)
     blend: list[str] = field(default_factory=lambda: ["als_z", "transformer_z", "w2v_z"])
     reg: float = 0.0  # the ranker's L2 regularisation
+    min_gain: float = 0.002  # listwise: a weight change is kept only if validation nDCG rises by more
     seed: int = 42
 
 
@@ -500,6 +501,8 @@ def validate(cfg: Config) -> None:
             bad("hybrid.blend", f"unknown feature {f!r}; known: {', '.join(FEATURES)}")
     if h.reg < 0:
         bad("hybrid.reg", f"must be 0 or more, got {h.reg}")
+    if h.min_gain < 0:
+        bad("hybrid.min_gain", f"must be 0 or more, got {h.min_gain}")
     e = cfg.embed
     if not e.model or not all(ch.isalnum() or ch in "-_./" for ch in e.model):
         bad("embed.model", f"must be letters, digits, '-', '_', '.' or '/', got {e.model!r}")

@@ -247,12 +247,14 @@ STEPS = (-0.5, -0.25, -0.1, 0.1, 0.25, 0.5, 1.0)
 
 
 def coordinate_ascent(cands: DataFrame, truth: DataFrame, *, k: int, start: str = "als_z", rounds: int = 2,
-                      features: tuple[str, ...] = BLEND, steps: tuple[float, ...] = STEPS) -> tuple[dict, float]:
+                      features: tuple[str, ...] = BLEND, steps: tuple[float, ...] = STEPS,
+                      min_gain: float = 1e-6) -> tuple[dict, float]:
     """Listwise ranker (coordinate ascent, Metzler and Croft 2007): a linear blend of
     per-user standardised scores whose weights maximise nDCG@k on ``truth`` directly.
     Starts from ``start`` alone (weight 1), then, feature by feature, tries each step
-    added to its weight and keeps a change only if validation nDCG rises; ``rounds``
-    passes. Returns (weights over FEATURES, validation nDCG@k)."""
+    added to its weight and keeps a change only if validation nDCG rises by more than
+    ``min_gain`` (a noise floor: smaller gains on one validation split do not carry to
+    test); ``rounds`` passes. Returns (weights over FEATURES, validation nDCG@k)."""
     from socialrec.metrics import ranking_metrics
 
     def ndcg(weights: dict) -> float:
@@ -270,7 +272,7 @@ def coordinate_ascent(cands: DataFrame, truth: DataFrame, *, k: int, start: str 
                 continue
             trials = [(ndcg({**w, f: round(w[f] + d, 4)}), d) for d in steps]
             score, d = max(trials, key=lambda t: (t[0], -abs(t[1])))
-            if score > best + 1e-6:
+            if score > best + min_gain:
                 w[f], best, improved = round(w[f] + d, 4), score, True
                 log.info("hybrid ranker: %s -> %+.2f: validation nDCG@%d %.4f", f, w[f], k, best)
         if not improved:

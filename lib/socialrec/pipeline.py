@@ -407,7 +407,7 @@ def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSCo
             raise ValueError(f"hybrid.blend: every feature of {list(cfg.blend)} belongs to a left-out signal "
                              f"({', '.join(sorted(drop))})")
         start = "als_z" if "als_z" in blend else blend[0]
-        coef, _ = H.coordinate_ascent(models["ranker"], val, k=k, features=blend, start=start)
+        coef, _ = H.coordinate_ascent(models["ranker"], val, k=k, features=blend, start=start, min_gain=cfg.min_gain)
     else:
         coef = H.train_ranker(models["ranker"], objective=cfg.objective, reg=cfg.reg, seed=cfg.seed)
     log.info("hybrid ranker weights: %s", ", ".join(f"{f} {v:+.3f}" for f, v in coef.items() if v))
