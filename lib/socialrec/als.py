@@ -94,12 +94,27 @@ def new_id_map(ids: DataFrame, existing: DataFrame | None = None, *, col: str = 
 
 def fit(train: DataFrame, params: ALSParams, *, seed: int = 42, col_user: str = "uidx", col_item: str = "iidx",
         col_rating: str = "r"):
-    """Spark ALS (implicit) on (user idx, item idx, r)."""
+    """Spark ALS (implicit) on (user idx, item idx, r).
+
+    ALS's factor RDDs grow one lineage step per iteration; without a checkpoint directory
+    Spark never truncates it and deserialising a task can overflow the stack (seen here
+    at 15 iterations after many fits in one session). In local mode a temporary checkpoint
+    directory is set when none is; on a cluster set one (``sc.setCheckpointDir``) on
+    shared storage."""
     from pyspark.ml.recommendation import ALS
 
+    sc = train.sparkSession.sparkContext
+    if sc.getCheckpointDir() is None:
+        if sc.master.startswith("local"):
+            import tempfile
+
+            sc.setCheckpointDir(tempfile.mkdtemp(prefix="socialrec-checkpoints-"))
+        else:
+            log.warning("als: no Spark checkpoint directory; long ALS runs may overflow the stack "
+                        "(call spark.sparkContext.setCheckpointDir on shared storage)")
     als = ALS(rank=params.rank, regParam=params.reg, alpha=params.alpha, maxIter=params.max_iter,
               implicitPrefs=True, userCol=col_user, itemCol=col_item, ratingCol=col_rating, seed=seed,
-              coldStartStrategy="drop", nonnegative=False)
+              coldStartStrategy="drop", nonnegative=False, checkpointInterval=5)
     return als.fit(train)
 
 
