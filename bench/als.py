@@ -43,7 +43,7 @@ from socialrec.sources import load_raw
 from socialrec.split import stratified_split, to_pairs
 
 OUT = Path(__file__).resolve().parent / "results"
-IMPLICIT_GRID = {"regularization": [0.01, 0.1, 1.0, 10.0], "alpha": [1.0, 3.0, 10.0]}
+IMPLICIT_GRID = {"regularization": [0.1, 1.0, 3.0, 10.0, 30.0, 100.0], "alpha": [0.3, 1.0, 3.0]}
 
 
 def _ndcg(recs, truth, k):
