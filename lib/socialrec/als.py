@@ -39,7 +39,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from socialrec import columns as C
-from socialrec.retrieval import candidate_rows, catalogue, centre, topk_block, users_per_block
+from socialrec.retrieval import aligned, candidate_rows, catalogue, centre, topk_block, users_per_block
 
 log = logging.getLogger(__name__)
 
@@ -275,7 +275,7 @@ def bridge(item_vecs: DataFrame, embeddings, *, reg: float = 3.0,
     if not sources or len(fids) == 0:
         return item_vecs, {"warm": 0, "bridged": 0}
     eids = np.array(sorted(set().union(*(set(ids) for ids, _ in sources))), dtype=object)
-    E = np.concatenate([_aligned(eids, ids, centre(m)) for ids, m in sources], axis=1)
+    E = np.concatenate([aligned(eids, ids, centre(m)) for ids, m in sources], axis=1)
     pos = np.searchsorted(eids, fids)
     warm = (pos < len(eids)) & (eids[np.minimum(pos, len(eids) - 1)] == fids)
     W, b = ridge_map(E[pos[warm]], V[warm], reg)
@@ -288,16 +288,6 @@ def bridge(item_vecs: DataFrame, embeddings, *, reg: float = 3.0,
     new = spark.createDataFrame([(str(i), v.tolist()) for i, v in zip(eids[cold], pred)],
                                 f"{col_item} string, vector array<float>")
     return item_vecs.select(col_item, F.col("vector").cast("array<float>")).unionByName(new), stats
-
-
-def _aligned(ids: np.ndarray, vec_ids: np.ndarray, mat: np.ndarray) -> np.ndarray:
-    """``mat``'s rows (for the sorted ``vec_ids``) placed at the rows of the sorted
-    ``ids``; zeros where an id has no row."""
-    out = np.zeros((len(ids), mat.shape[1]), dtype=np.float32)
-    pos = np.searchsorted(ids, vec_ids)
-    ok = (pos < len(ids)) & (ids[np.minimum(pos, len(ids) - 1)] == vec_ids)
-    out[pos[ok]] = mat[ok]
-    return out
 
 
 def fold_in(V: np.ndarray, positives: np.ndarray, *, reg: float, alpha: float, r: np.ndarray | None = None) -> np.ndarray:

@@ -41,7 +41,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from socialrec import columns as C
-from socialrec.retrieval import candidate_rows, catalogue, centre, topk_block, users_per_block
+from socialrec.retrieval import aligned, candidate_rows, catalogue, centre, topk_block, users_per_block
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +65,6 @@ class Catalogue:
     popular: bool = True  # whether popularity proposes candidates and feeds features (off: the ablation)
 
 
-def _aligned(ids: np.ndarray, vec_ids: np.ndarray, mat: np.ndarray) -> np.ndarray:
-    out = np.zeros((len(ids), mat.shape[1] if mat.ndim == 2 and mat.size else 1), dtype=np.float32)
-    if len(vec_ids):
-        pos = np.searchsorted(ids, vec_ids)
-        ok = (pos < len(ids)) & (ids[np.minimum(pos, len(ids) - 1)] == vec_ids)
-        out[pos[ok]] = mat[ok]
-    return out
-
-
 def build_catalogue(train: DataFrame, items: DataFrame, *, als_items: DataFrame | None, content: dict,
                     allowed: list[str] | None = None, popular: bool = True) -> Catalogue:
     """Driver-side item arrays (bounded by the catalogue size). ``allowed``: the only
@@ -90,11 +81,11 @@ def build_catalogue(train: DataFrame, items: DataFrame, *, als_items: DataFrame 
     mats = {}
     for name, vecs in content.items():
         vid, m = catalogue(vecs, C.ITEM)
-        mats[name] = _aligned(ids, vid, centre(m))
+        mats[name] = aligned(ids, vid, centre(m))
     als = None
     if als_items is not None:
         vid, m = catalogue(als_items, C.ITEM)
-        als = _aligned(ids, vid, m)
+        als = aligned(ids, vid, m)
     pop = pdf["n"].to_numpy(dtype=np.float64)
     return Catalogue(ids=ids, als=als, content=mats, popularity=pop if popular else np.zeros_like(pop),
                      recency_days=np.maximum(pdf["rec"].to_numpy(dtype=np.float64), 0.0),

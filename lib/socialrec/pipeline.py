@@ -320,16 +320,22 @@ def _als(spark, storage, *, dataset, train, cfg: ALSConfig, k, run_id, protocol,
     return recs, params, release
 
 
+def _stored_vectors(spark, storage, *, dataset, kind, embed_model, w2v_engine, w2v_variant) -> DataFrame:
+    """The dataset's stored item vectors of one kind: ``transformer`` (item_embeddings of
+    ``embed_model``) or ``w2v`` (item_w2v of the engine and variant)."""
+    if kind == "transformer":
+        return storage.read(spark, ITEM_EMBEDDINGS, dataset).where(F.col(C.MODEL) == embed_model)
+    return storage.read(spark, ITEM_W2V, dataset).where((F.col("engine") == w2v_engine)
+                                                       & (F.col("variant") == w2v_variant))
+
+
 def _bridge_vectors(spark, storage, *, dataset, kinds, embed_model, w2v_engine, w2v_variant):
     """The item vectors the cold-start bridge maps from, one (item, vector) frame per
     configured kind that has stored vectors (None: none)."""
     out = []
     for kind in kinds:
-        if kind == "transformer":
-            vecs = storage.read(spark, ITEM_EMBEDDINGS, dataset).where(F.col(C.MODEL) == embed_model)
-        else:
-            vecs = storage.read(spark, ITEM_W2V, dataset).where(
-                (F.col("engine") == w2v_engine) & (F.col("variant") == w2v_variant))
+        vecs = _stored_vectors(spark, storage, dataset=dataset, kind=kind, embed_model=embed_model,
+                               w2v_engine=w2v_engine, w2v_variant=w2v_variant)
         if vecs.limit(1).count() == 0:
             log.warning("als.bridge: no %s item vectors for dataset %s; the bridge goes without them", kind, dataset)
             continue
@@ -357,15 +363,11 @@ def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSCo
 
     items = storage.read(spark, ITEMS, dataset)
     content = {}
-    if "transformer" not in drop:
-        emb = storage.read(spark, ITEM_EMBEDDINGS, dataset).where(F.col(C.MODEL) == embed_model)
-        if emb.limit(1).count():
-            content["transformer"] = emb
-    if "w2v" not in drop:
-        w2v = storage.read(spark, ITEM_W2V, dataset).where((F.col("engine") == w2v_engine)
-                                                          & (F.col("variant") == w2v_variant))
-        if w2v.limit(1).count():
-            content["w2v"] = w2v
+    for kind in ("transformer", "w2v"):
+        vecs = _stored_vectors(spark, storage, dataset=dataset, kind=kind, embed_model=embed_model,
+                               w2v_engine=w2v_engine, w2v_variant=w2v_variant)
+        if kind not in drop and vecs.limit(1).count():
+            content[kind] = vecs
     bridge_vecs = None
     if "als" not in drop:
         bridge_vecs = _bridge_vectors(spark, storage, dataset=dataset,
@@ -465,8 +467,8 @@ def recommend_stage(
             recs = recommend_popular(train, users, depth, candidates=cand_df, tie_seed=seed)
             recs = recs.withColumn("components", F.create_map(F.lit("popularity"), F.col(C.SCORE)))
         elif model == "w2v_content":
-            vecs = storage.read(spark, ITEM_W2V, dataset).where(
-                (F.col("engine") == w2v_engine) & (F.col("variant") == content.variant))
+            vecs = _stored_vectors(spark, storage, dataset=dataset, kind="w2v", embed_model=embed_model,
+                                   w2v_engine=w2v_engine, w2v_variant=content.variant)
             if vecs.limit(1).count() == 0:
                 raise RuntimeError(f"w2v_content: no {content.variant} item vectors from the {w2v_engine} engine for "
                                    f"dataset {dataset!r}; run `socialrec word2vec` first")
@@ -496,7 +498,8 @@ def recommend_stage(
             if chosen_params is not None:
                 chosen_params.update({f"{model}.{key}": v for key, v in params.items()})
         elif model == "transformer_content":
-            vecs = storage.read(spark, ITEM_EMBEDDINGS, dataset).where(F.col(C.MODEL) == embed_model)
+            vecs = _stored_vectors(spark, storage, dataset=dataset, kind="transformer", embed_model=embed_model,
+                                   w2v_engine=w2v_engine, w2v_variant=content.variant)
             if vecs.limit(1).count() == 0:
                 raise RuntimeError(f"transformer_content: no {embed_model} embeddings for dataset {dataset!r}; "
                                    "run `socialrec embed` first")

@@ -80,6 +80,17 @@ def candidate_rows(ids: np.ndarray, candidates) -> np.ndarray | None:
     return np.array(sorted(index[c] for c in set(candidates) if c in index), dtype=np.int64)
 
 
+def aligned(ids: np.ndarray, vec_ids: np.ndarray, mat: np.ndarray) -> np.ndarray:
+    """``mat``'s rows (one per sorted ``vec_ids``) placed at the rows of the sorted ``ids``
+    (float32); zeros where an id has no row."""
+    out = np.zeros((len(ids), mat.shape[1] if mat.ndim == 2 and mat.size else 1), dtype=np.float32)
+    if len(vec_ids):
+        pos = np.searchsorted(ids, vec_ids)
+        ok = (pos < len(ids)) & (ids[np.minimum(pos, len(ids) - 1)] == vec_ids)
+        out[pos[ok]] = mat[ok]
+    return out
+
+
 def unit_rows(mat: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(mat, axis=1, keepdims=True)
     return np.divide(mat, norms, out=np.zeros_like(mat), where=norms > 0)
