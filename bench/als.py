@@ -21,18 +21,16 @@ Writes bench/results/als-<time>.json and .md and prints the table.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
-from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
+from bench import fmt, save
 from bench.embed import PeakRSS, _gib
 from socialrec import als as A
 from socialrec.config import CONF_DIR, load_config
@@ -42,7 +40,6 @@ from socialrec.session import get_spark
 from socialrec.sources import load_raw
 from socialrec.split import stratified_split, to_pairs
 
-OUT = Path(__file__).resolve().parent / "results"
 IMPLICIT_GRID = {"regularization": [0.1, 1.0, 3.0, 10.0, 30.0, 100.0], "alpha": [0.3, 1.0, 3.0]}
 
 
@@ -180,24 +177,11 @@ def main(argv=None) -> int:
                  "check": f"{n_users - differ:,}/{n_users:,} users same top-{k}"})
 
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Spark {spark.version} {sc.master}"
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"als-{stamp}.json").write_text(json.dumps({"when": stamp, "machine": machine, "rows": rows,
-                                                       "implicit_validation": val_scores}, indent=2))
-    lines = [f"# socialrec bench.als {stamp}", "", machine, "",
-             "| benchmark | ours | peer | ours | peer | ratio | ours peak GiB | peer peak GiB | check |",
-             "|---|---|---|---|---|---|---|---|---|"]
-
-    def f(v, fmt):
-        return "-" if v is None else format(v, fmt)
-
-    for r in rows:
-        lines.append(f"| {r['benchmark']} | {r['ours']} | {r['peer']} | {f(r['ours_value'], '.4f')} | "
-                     f"{f(r['peer_value'], '.4f')} | {f(r['ratio'], '.2f')}x | {f(r.get('ours_peak_gib'), '.2f')} | "
-                     f"{f(r.get('peer_peak_gib'), '.2f')} | {r['check']} |")
-    md = "\n".join(lines) + "\n"
-    (OUT / f"als-{stamp}.md").write_text(md)
-    print(md)
+    header = ["benchmark", "ours", "peer", "ours", "peer", "ratio", "ours peak GiB", "peer peak GiB", "check"]
+    table = [[r["benchmark"], r["ours"], r["peer"], fmt(r["ours_value"], ".4f"), fmt(r["peer_value"], ".4f"),
+              fmt(r["ratio"], ".2f") + "x", fmt(r.get("ours_peak_gib"), ".2f"), fmt(r.get("peer_peak_gib"), ".2f"),
+              r["check"]] for r in rows]
+    save("als", machine, header, table, {"rows": rows, "implicit_validation": val_scores})
     spark.stop()
     return 0
 

@@ -21,18 +21,16 @@ from bench/gpu_embed.py on a GPU machine.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import threading
 import time
-from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
+from bench import fmt, save
 from bench.gpu_embed import post_texts
 from socialrec.config import CONF_DIR, load_config
 from socialrec.content import recommend_by_content
@@ -40,7 +38,6 @@ from socialrec.embed import EmbedSettings, embedding_column
 from socialrec.encoder import default_model_path
 from socialrec.session import get_spark
 
-OUT = Path(__file__).resolve().parent / "results"
 
 
 class PeakRSS:
@@ -216,24 +213,14 @@ def main(argv=None) -> int:
                  "same_result": f"{args.big * args.big * args.dim * 2 / t_big / 1e9:.0f} GFLOP/s effective"})
 
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Spark {spark.version} {sc.master}"
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"embed-{stamp}.json").write_text(json.dumps({"when": stamp, "machine": machine, "rows": rows}, indent=2))
-    lines = [f"# socialrec bench.embed {stamp}", "", machine, "",
-             "| benchmark | ours | peer | ours s | peer s | peer/ours | ours peak GiB | peer peak GiB | check |",
-             "|---|---|---|---|---|---|---|---|---|"]
-
-    def f(v, fmt):
-        return "-" if v is None else format(v, fmt)
-
+    header = ["benchmark", "ours", "peer", "ours s", "peer s", "peer/ours", "ours peak GiB", "peer peak GiB", "check"]
+    table = []
     for r in rows:
         rate = f" ({r['ours_rate']:.0f}/s vs {r['peer_rate']:.0f}/s)" if "ours_rate" in r else ""
-        lines.append(f"| {r['benchmark']}{rate} | {r['ours']} | {r['peer']} | {f(r['ours_s'], '.1f')} | "
-                     f"{f(r['peer_s'], '.1f')} | {f(r['speedup'], '.2f')}{'x' if r['speedup'] else ''} | "
-                     f"{f(r.get('ours_peak_gib'), '.2f')} | {f(r.get('peer_peak_gib'), '.2f')} | {r['same_result']} |")
-    md = "\n".join(lines) + "\n"
-    (OUT / f"embed-{stamp}.md").write_text(md)
-    print(md)
+        table.append([f"{r['benchmark']}{rate}", r["ours"], r["peer"], fmt(r["ours_s"], ".1f"), fmt(r["peer_s"], ".1f"),
+                      fmt(r["speedup"], ".2f") + ("x" if r["speedup"] else ""), fmt(r.get("ours_peak_gib"), ".2f"),
+                      fmt(r.get("peer_peak_gib"), ".2f"), r["same_result"]])
+    save("embed", machine, header, table, {"rows": rows})
     spark.stop()
     return 0
 
