@@ -30,8 +30,7 @@ import pandas as pd
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from bench import fmt, save
-from bench.embed import PeakRSS, _gib
+from bench import fmt, same_top_k, save, timed_cache
 from socialrec import als as A
 from socialrec.config import CONF_DIR, load_config
 from socialrec.ingest import validate
@@ -156,25 +155,15 @@ def main(argv=None) -> int:
     uvec = A.factors_by_id(model.userFactors, users_map, "user_id").cache()
     ivec = A.factors_by_id(model.itemFactors, items_map, "item_id").cache()
     uvec.count(), ivec.count()
-    with PeakRSS() as mem_ours:
-        start = time.perf_counter()
-        ours = A.recommend_from_factors(uvec, ivec, train, k).select("user_id", "item_id", "rank").cache()
-        ours.count()
-        t_blk = time.perf_counter() - start
-    with PeakRSS() as mem_peer:
-        start = time.perf_counter()
-        peer = spark_recommend_for_all(model, data, users_map, items_map, k).cache()
-        peer.count()
-        t_rfa = time.perf_counter() - start
-    a = ours.groupBy("user_id").agg(F.sort_array(F.collect_list("item_id")).alias("x"))
-    b = peer.groupBy("user_id").agg(F.sort_array(F.collect_list("item_id")).alias("x"))
-    n_users = a.count()
-    differ = a.join(b, "user_id", "full_outer").where(~F.coalesce(a["x"] == b["x"], F.lit(False))).count()
+    ours, t_blk, peak_ours = timed_cache(
+        A.recommend_from_factors(uvec, ivec, train, k).select("user_id", "item_id", "rank"))
+    peer, t_rfa, peak_peer = timed_cache(spark_recommend_for_all(model, data, users_map, items_map, k))
+    n_users, n_same = same_top_k(ours, peer)
     rows.append({"benchmark": f"{args.dataset} top-{k} unseen from one ALS model (s)",
                  "ours": "blockwise (mapInPandas)", "peer": "recommendForAllUsers(k + max seen) + filter",
                  "ours_value": t_blk, "peer_value": t_rfa, "ratio": t_rfa / t_blk,
-                 "ours_peak_gib": _gib(mem_ours.peak), "peer_peak_gib": _gib(mem_peer.peak),
-                 "check": f"{n_users - differ:,}/{n_users:,} users same top-{k}"})
+                 "ours_peak_gib": peak_ours, "peer_peak_gib": peak_peer,
+                 "check": f"{n_same:,}/{n_users:,} users same top-{k}"})
 
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Spark {spark.version} {sc.master}"
     header = ["benchmark", "ours", "peer", "ours", "peer", "ratio", "ours peak GiB", "peer peak GiB", "check"]

@@ -23,14 +23,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import threading
 import time
 
 import numpy as np
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from bench import fmt, save
+from bench import PeakRSS, _gib, fmt, same_top_k, save, timed_cache
 from bench.gpu_embed import post_texts
 from socialrec.config import CONF_DIR, load_config
 from socialrec.content import recommend_by_content
@@ -38,56 +37,6 @@ from socialrec.embed import EmbedSettings, embedding_column
 from socialrec.encoder import default_model_path
 from socialrec.session import get_spark
 
-
-
-class PeakRSS:
-    """Peak resident memory of this process and all its descendants (sampled every 0.1 s)."""
-
-    def __init__(self):
-        self.peak = 0
-        self._stop = threading.Event()
-
-    @staticmethod
-    def _tree_rss() -> int:
-        parents, rss = {}, {}
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                parents[int(pid)] = int(fields[1])
-                rss[int(pid)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
-            except (OSError, IndexError, ValueError):
-                continue
-        mine, frontier = {os.getpid()}, [os.getpid()]
-        while frontier:
-            p = frontier.pop()
-            for child, parent in parents.items():
-                if parent == p and child not in mine:
-                    mine.add(child)
-                    frontier.append(child)
-        return sum(rss.get(p, 0) for p in mine)
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._tree_rss())
-            self._stop.wait(0.1)
-
-    def __enter__(self):
-        self.peak = self._tree_rss()
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._t.join()
-        self.peak = max(self.peak, self._tree_rss())
-
-
-def _gib(n: int) -> float:
-    return n / 2**30
 
 
 def crossjoin_topk(train, items, k):
@@ -173,26 +122,16 @@ def main(argv=None) -> int:
     train, items = retrieval_inputs(spark, args.small, args.small, args.small_dim, per_user=20)
     train, items = train.cache(), items.cache()
     train.count(), items.count()
-    with PeakRSS() as mem_ours:
-        start = time.perf_counter()
-        ours_recs = recommend_by_content(train, items, k=k, center=False).select("user_id", "item_id", "rank").cache()
-        ours_recs.count()
-        t_ours = time.perf_counter() - start
-    with PeakRSS() as mem_peer:
-        start = time.perf_counter()
-        peer_recs = crossjoin_topk(train, items, k).select("user_id", "item_id", "rank").cache()
-        peer_recs.count()
-        t_peer = time.perf_counter() - start
+    ours_recs, t_ours, peak_ours = timed_cache(
+        recommend_by_content(train, items, k=k, center=False).select("user_id", "item_id", "rank"))
+    peer_recs, t_peer, peak_peer = timed_cache(crossjoin_topk(train, items, k).select("user_id", "item_id", "rank"))
     # Same items per user (ranks may swap where float32 and float64 scores tie differently).
-    a = ours_recs.groupBy("user_id").agg(F.sort_array(F.collect_list("item_id")).alias("x"))
-    b = peer_recs.groupBy("user_id").agg(F.sort_array(F.collect_list("item_id")).alias("x"))
-    n_users = a.count()
-    differ = a.join(b, "user_id", "full_outer").where(~F.coalesce(a["x"] == b["x"], F.lit(False))).count()
+    n_users, n_same = same_top_k(ours_recs, peer_recs)
     rows.append({"benchmark": f"top-{k} retrieval {args.small:,} users x {args.small:,} items, dim {args.small_dim}",
                  "ours": "blockwise matrix products (mapInPandas)", "peer": "crossJoin + dot + window rank",
                  "ours_s": t_ours, "peer_s": t_peer, "speedup": t_peer / t_ours,
-                 "ours_peak_gib": _gib(mem_ours.peak), "peer_peak_gib": _gib(mem_peer.peak),
-                 "same_result": f"{n_users - differ:,}/{n_users:,} users same top-{k}"})
+                 "ours_peak_gib": peak_ours, "peer_peak_gib": peak_peer,
+                 "same_result": f"{n_same:,}/{n_users:,} users same top-{k}"})
     for d in (ours_recs, peer_recs, train, items):
         d.unpersist()
 
