@@ -13,7 +13,8 @@ def test_defaults_and_local_layer():
     cfg = load_config(env="local")
     assert cfg.dataset.name == "synthetic"
     assert cfg.evaluation.protocol == "stratified"
-    assert cfg.evaluation.ratio == 0.75 and cfg.evaluation.seed == 42 and cfg.evaluation.k == [10]
+    assert cfg.evaluation.ratio == 0.75 and cfg.evaluation.seed == 42 and cfg.evaluation.k == [1, 5, 10, 20]
+    assert cfg.evaluation.repeats == 1 and cfg.report.enabled and cfg.tracking.mlflow is None
     assert cfg.storage.root == "./warehouse"
     assert cfg.spark.conf["spark.databricks.delta.snapshotPartitions"] == "2"  # from local.yaml
 
@@ -53,7 +54,18 @@ def test_single_k_becomes_a_list():
         ("evaluation.ratio=abc", "evaluation.ratio", "expected a number"),
         ("evaluation.k=[0]", "evaluation.k", "positive"),
         ("evaluation.models=[als9]", "evaluation.models", "unknown model 'als9'"),
-        ("recommend.k=5", "recommend.k", "at least the largest evaluation.k"),
+        ("recommend.k=0", "recommend.k", "at least 1"),
+        ("evaluation.protocol=leave_one", "evaluation.protocol",
+         "not one of random, stratified, chrono, leave_last, time_cut, cold_items, cold_users"),
+        ("evaluation.time_cut=yesterday", "evaluation.time_cut", "ISO timestamp"),
+        ("evaluation.cold_history=-1", "evaluation.cold_history", "0 or more"),
+        ("evaluation.light_users=1", "evaluation.light_users", "between 0 and 1"),
+        ("evaluation.repeats=0", "evaluation.repeats", "at least 1"),
+        ("evaluation.segments=[heavy]", "evaluation.segments", "unknown segment 'heavy'"),
+        ("evaluation.models=[als,als]", "evaluation.models", "lists a model twice"),
+        ("evaluation.metrics=[serendipity]", "evaluation.metrics", "unknown metric 'serendipity'"),
+        ("report.projection_items=1", "report.projection_items", "at least 2"),
+        ("tracking.mlflow=[1]", "tracking.mlflow", "expected a string"),
         ("dataset.synthetic.users=many", "dataset.synthetic.users", "expected an integer"),
         ("dataset.synthetic.homophily=2", "dataset.synthetic.homophily", "between 0 and 1"),
         ("dataset.event_weights.like=-1", "dataset.event_weights.like", "positive"),

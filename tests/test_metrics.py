@@ -3,12 +3,13 @@ RankingEvaluator."""
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
 from pyspark.ml.evaluation import RankingEvaluator
 
-from socialrec.metrics import ranking_metrics
+from socialrec.metrics import beyond_accuracy, ranking_metrics
 
 # A: 4 recs, relevant {a1, a3, a9}: hits at ranks 1 and 3.
 # B: a short list of 2, relevant {b2}: hit at rank 2.
@@ -126,3 +127,68 @@ def test_auc_of_whole_lists_by_hand(spark):
     assert ("ndcg", 2) in got
     with pytest.raises(ValueError, match="n_candidates"):
         ranking_metrics(r, t, metrics=["auc"])
+
+
+def test_by_segment_equals_each_segment_alone(spark):
+    """``by``: one call per group gives what a separate call on that group's truth gives,
+    a user may sit in several groups, and recs of users outside a group do not count."""
+    recs, _ = _frames(spark, RECS, TRUTH)
+    seg_truth = [("all", u, i) for u, i in TRUTH] + [("ab", u, i) for u, i in TRUTH if u in ("A", "B")]
+    t = spark.createDataFrame(seg_truth, "segment string, user_id string, item_id string")
+    got = {(r.segment, r.metric, r.k): (r.value, r.n_users) for r in ranking_metrics(recs, t, k=[1, 3], by=["segment"]).collect()}
+    for seg, users in (("all", {"A", "B", "C", "E"}), ("ab", {"A", "B"})):
+        alone = _frames(spark, RECS, [x for x in TRUTH if x[0] in users])[1]
+        for r in ranking_metrics(recs, alone, k=[1, 3]).collect():
+            assert got[(seg, r.metric, r.k)] == (pytest.approx(r.value, abs=1e-12), len(users))
+    assert got[("ab", "recall", 3)][0] == pytest.approx((2 / 3 + 1) / 2)
+    auc = ranking_metrics(recs, t, k=[3], metrics=["auc"], n_candidates=10, by=["segment"]).collect()
+    assert {r.segment for r in auc} == {"all", "ab"}
+
+
+# Beyond accuracy, by hand. Catalogue of 5 items; 4 train users; train users per item:
+# a1 3, a2 1, b2 1, a3 0 -> self-information -log2((n + 1) / 5): a1 0.321928, a2 and b2
+# 1.321928, a3 2.321928. Vectors: a1 (1, 0), a2 (0, 1), a3 (1, 1), b2 (2, 0) (same
+# direction as a1); x has none.
+BEYOND_RECS = [("A", "a1", 1), ("A", "a2", 2), ("A", "a3", 3), ("B", "a1", 1), ("B", "b2", 2)]
+INFO = {"a1": -math.log2(4 / 5), "a2": -math.log2(2 / 5), "a3": -math.log2(1 / 5), "b2": -math.log2(2 / 5)}
+D13 = 1 - 1 / math.sqrt(2)  # 1 - cos((1,0), (1,1))
+
+
+def _beyond(spark, **kw):
+    recs = spark.createDataFrame(BEYOND_RECS, "user_id string, item_id string, rank int")
+    pop = spark.createDataFrame([("a1", 3), ("a2", 1), ("b2", 1)], "item_id string, n long")
+    vecs = spark.createDataFrame([("a1", [1.0, 0.0]), ("a2", [0.0, 1.0]), ("a3", [1.0, 1.0]), ("b2", [2.0, 0.0])],
+                                 "item_id string, vector array<float>")
+    rows = beyond_accuracy(recs, k=[1, 2, 3], n_catalogue=5, item_train_users=pop, n_train_users=4,
+                           item_vectors=vecs, **kw).collect()
+    return rows
+
+
+def test_coverage_novelty_diversity_by_hand(spark):
+    got = {(r.metric, r.k): (r.value, r.n_users) for r in _beyond(spark)}
+    expected = {
+        ("coverage", 1): 1 / 5, ("coverage", 2): 3 / 5, ("coverage", 3): 4 / 5,
+        ("novelty", 1): INFO["a1"],
+        ("novelty", 2): ((INFO["a1"] + INFO["a2"]) / 2 + (INFO["a1"] + INFO["b2"]) / 2) / 2,
+        ("novelty", 3): ((INFO["a1"] + INFO["a2"] + INFO["a3"]) / 3 + (INFO["a1"] + INFO["b2"]) / 2) / 2,
+        # A@2: (a1, a2) orthogonal -> 1; B@2: a1 and b2 point the same way -> 0.
+        ("diversity", 2): (1.0 + 0.0) / 2,
+        ("diversity", 3): ((1.0 + D13 + D13) / 3 + 0.0) / 2,
+    }
+    assert set(got) == set(expected)  # no diversity@1: a one-item list has no pair
+    for key, value in expected.items():
+        assert got[key] == (pytest.approx(value, abs=1e-9), 2), key
+    assert got[("novelty", 3)][0] == pytest.approx(1.071928, abs=1e-6)
+
+
+def test_beyond_accuracy_per_group(spark):
+    users = spark.createDataFrame([("s1", "A"), ("s1", "B"), ("s2", "B"), ("s3", "C")], "segment string, user_id string")
+    got = {(r.segment, r.metric, r.k): (r.value, r.n_users) for r in _beyond(spark, users=users, by=["segment"])}
+    assert got[("s1", "coverage", 3)] == (pytest.approx(4 / 5), 2)
+    assert got[("s2", "coverage", 3)] == (pytest.approx(2 / 5), 1)  # B's a1 and b2
+    assert got[("s2", "novelty", 3)] == (pytest.approx((INFO["a1"] + INFO["b2"]) / 2), 1)
+    assert got[("s2", "diversity", 3)] == (pytest.approx(0.0, abs=1e-9), 1)
+    assert not any(seg == "s3" for seg, _, _ in got)  # C has no list: nothing to measure
+    with pytest.raises(ValueError, match="novelty needs"):
+        beyond_accuracy(spark.createDataFrame(BEYOND_RECS, "user_id string, item_id string, rank int"),
+                        metrics=["novelty"], n_catalogue=5)

@@ -49,7 +49,7 @@ def test_tables_and_results(spark, cfg, first_run):
     # Seen-in-train items are never recommended.
     train = storage.read(spark, "splits").where("part = 'train'")
     assert recs.join(train, ["user_id", "item_id"]).count() == 0
-    all_metrics = storage.read(spark, "metrics").where("run_id = 'run-a'")
+    all_metrics = storage.read(spark, "metrics").where("run_id = 'run-a' and segment in ('all', 'words')")
     metrics = {(r.metric, r.k): r.value for r in all_metrics.where("model = 'popularity'").collect()}
     content = {(r.metric, r.k): r.value for r in all_metrics.where("model = 'w2v_content'").collect()}
     assert set(content) == set(metrics) and 0 < content[("ndcg", 10)] < 1
@@ -74,7 +74,17 @@ def test_tables_and_results(spark, cfg, first_run):
     words = {r.metric for r in all_metrics.where("model = 'w2v-spark' and split = 'word2vec'").collect()}
     # The generated network's words cover almost no analogy question: that score is not written.
     assert {"wordsim353_spearman", "wordsim353_oov_ratio"} <= words and "analogy_accuracy" not in words
-    assert set(metrics) == {(m, k) for m in ("precision", "recall", "ndcg", "map", "mrr", "hit_rate") for k in (5, 10)}
+    assert set(metrics) == {(m, k) for m in ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "coverage",
+                                             "novelty", "diversity") for k in (5, 10)}
+    # Beyond accuracy: popularity shows the same few items to everyone, content models spread.
+    assert metrics[("coverage", 10)] < content[("coverage", 10)] and metrics[("novelty", 10)] < tc[("novelty", 10)]
+    segments = {r.segment for r in storage.read(spark, "metrics").where("run_id = 'run-a' and split = 'stratified'")
+                .select("segment").distinct().collect()}
+    assert segments == {"all", "cold_items", "light_users", "with_friends"}
+    report = first_run["report"]
+    assert report.endswith("reports/run-a/index.html")
+    page = open(report, encoding="utf-8").read()
+    assert page.count("data:image/png;base64,") == 4 and "hybrid" in page and "&quot;protocol&quot;" in page
     assert 0 < metrics[("ndcg", 10)] < 1 and metrics[("hit_rate", 10)] >= metrics[("hit_rate", 5)]
     assert "popularity" in format_summary(first_run["metrics"])
 
@@ -103,7 +113,8 @@ def test_rerun_with_the_same_run_id_leaves_identical_tables(spark, cfg, first_ru
         assert _snapshot(spark, storage, t) == before[t], t
     runs = storage.read(spark, "runs").where("run_id = 'run-a'").collect()
     assert len(runs) == 1 and runs[0].status == "succeeded"
-    assert set(runs[0].timings) == {"ingest", "tokenize", "word2vec", "embed", "split", "recommend", "evaluate"}
+    assert set(runs[0].timings) == {"ingest", "tokenize", "word2vec", "embed", "split", "recommend", "evaluate",
+                                    "report"}
     assert '"protocol": "stratified"' in runs[0].config
     # conf/env/test.yaml tunes ALS over two regParam values: the choice is in runs.params
     # and both validation scores are in metrics.
@@ -121,10 +132,53 @@ def test_single_stages_and_a_new_run(spark, cfg, first_run):
     out = run_stage(spark, one, "recommend", run_id="run-b")
     assert out["recommend"] == {"popularity": 3000}
     run_stage(spark, one, "evaluate", run_id="run-b")
-    q = "model = 'popularity' and run_id = "
+    q = "model = 'popularity' and segment = 'all' and run_id = "
     a = {(r.metric, r.k): r.value for r in storage.read(spark, "metrics").where(q + "'run-a'").collect()}
     b = {(r.metric, r.k): r.value for r in storage.read(spark, "metrics").where(q + "'run-b'").collect()}
     assert a == b  # same split, same deterministic model
+
+
+def test_evaluate_runs_the_ablation_over_seeds(spark, cfg, first_run, tmp_path):
+    """`socialrec evaluate`: every listed model on the same split per seed, per-seed rows
+    and summary rows (mean, std) in metrics, a report, and the MLflow run."""
+    import math
+
+    storage = Storage(cfg.storage.root)
+    ev = load_config([CONF_DIR / "base.yaml", CONF_DIR / "env" / "test.yaml"],
+                     [f"storage.root={cfg.storage.root}", "evaluation.k=[5,10]", "evaluation.repeats=2",
+                      "evaluation.models=[popularity,w2v_content]", f"report.dir={tmp_path / 'reports'}",
+                      f"tracking.mlflow=file:{tmp_path / 'mlruns'}", "tracking.experiment=ablation"])
+    out = run_stage(spark, ev, "evaluate", run_id="run-eval")
+    runs = storage.read(spark, "runs").where("run_id = 'run-eval'").first()
+    assert runs.status == "succeeded" and not {"ingest", "tokenize", "word2vec", "embed"} & set(runs.timings)
+    rows = storage.read(spark, "metrics").where("run_id = 'run-eval'").collect()
+    assert {r.model for r in rows} == {"popularity", "w2v_content"} and {r.dataset for r in rows} == {"synthetic"}
+    assert {r.seed for r in rows} == {42, 43, None} and {r.split for r in rows} == {"stratified"}
+    per_seed = {(r.model, r.segment, r.metric, r.k, r.seed): r.value for r in rows if r.seed is not None}
+    for r in (r for r in rows if r.seed is None):
+        pair = [per_seed[(r.model, r.segment, r.metric, r.k, s)] for s in (42, 43)]
+        assert r.n_seeds == 2 and r.value == pytest.approx(sum(pair) / 2)
+        assert r.std == pytest.approx(abs(pair[0] - pair[1]) / math.sqrt(2), abs=1e-9)
+    # Two different splits: the seeds disagree somewhere.
+    assert any(r.std > 0 for r in rows if r.seed is None and r.metric == "ndcg")
+    report = tmp_path / "reports" / "run-eval"
+    assert {p.name for p in report.iterdir()} >= {"index.html", "metrics.csv", "metrics_at_k.png", "segments.png",
+                                                  "beyond_accuracy.png", "embeddings.png"}
+    assert "mean ± std over 2 seeds" in (report / "index.html").read_text(encoding="utf-8")
+    assert "±" in format_summary(out["metrics"])
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"file:{tmp_path / 'mlruns'}")
+    (mrun,) = client.search_runs([client.get_experiment_by_name("ablation").experiment_id])
+    summary = {(r.model, r.segment, r.metric, r.k): r for r in rows if r.seed is None}
+    assert mrun.data.metrics["popularity.all.ndcg_at_10"] == pytest.approx(summary[("popularity", "all", "ndcg", 10)].value)
+    assert mrun.data.params["evaluation.repeats"] == "2" and mrun.data.tags["socialrec.run_id"] == "run-eval"
+    assert "report/index.html" in {a.path for a in client.list_artifacts(mrun.info.run_id, "report")}
+    # Nothing is missing now; an empty warehouse would need the ingest and text stages.
+    from socialrec.pipeline import missing_features
+
+    assert missing_features(spark, storage, ev) == []
+    assert missing_features(spark, Storage(str(tmp_path / "empty")), ev) == ["ingest", "tokenize", "word2vec"]
 
 
 def test_cold_items_protocol(spark, cfg, first_run):
@@ -134,20 +188,19 @@ def test_cold_items_protocol(spark, cfg, first_run):
     cold = load_config([CONF_DIR / "base.yaml", CONF_DIR / "env" / "test.yaml"],
                        [f"storage.root={cfg.storage.root}", "evaluation.protocol=cold_items",
                         "evaluation.models=[popularity,als,transformer_content,hybrid]"])
-    split = run_stage(spark, cold, "split", run_id="run-cold")["split"]
+    out = run_stage(spark, cold, "evaluate", run_id="run-cold")  # split, recommend, metrics
     parts = storage.read(spark, "splits").where("split = 'cold_items'")
     test_items = {r.item_id for r in parts.where("part = 'test'").select("item_id").distinct().collect()}
     train_items = {r.item_id for r in parts.where("part = 'train'").select("item_id").distinct().collect()}
-    assert split["test"] > 0 and test_items and not test_items & train_items
-    out = run_stage(spark, cold, "recommend", run_id="run-cold")
+    assert out["split"]["test"] > 0 and test_items and not test_items & train_items
     assert int(out["params"]["als.bridged_items"]) >= len(test_items)
     recs = storage.read(spark, "recommendations").where("run_id = 'run-cold'")
     assert {r.item_id for r in recs.select("item_id").distinct().collect()} <= test_items
     depth = {(r.model, r.n) for r in recs.groupBy("model", "user_id").agg(F.count("*").alias("n"))
              .groupBy("model").agg(F.max("n").alias("n")).collect()}
     assert depth == {(m, len(test_items)) for m in ("popularity", "als", "transformer_content", "hybrid")}
-    run_stage(spark, cold, "evaluate", run_id="run-cold")
-    m = {(r.model, r.metric): r.value for r in storage.read(spark, "metrics").where("run_id = 'run-cold'").collect()}
+    m = {(r.model, r.metric): r.value for r in storage.read(spark, "metrics")
+         .where("run_id = 'run-cold' and segment = 'all' and k in (0, 10)").collect()}
     # Popularity knows nothing of cold items (all 0: a seeded hash order) and is a random
     # ranker; the bridged ALS and the content models rank from text.
     assert abs(m[("popularity", "auc")] - 0.5) < 0.08

@@ -7,7 +7,19 @@ from datetime import datetime, timedelta
 import pytest
 from pyspark.sql import functions as F
 
-from socialrec.split import chrono_split, cold_items_split, random_split, split, stratified_split, to_pairs
+from socialrec.split import (
+    PROTOCOLS,
+    chrono_split,
+    cold_items_split,
+    cold_users_split,
+    leave_last_split,
+    random_split,
+    split,
+    stratified_split,
+    time_cut,
+    time_cut_split,
+    to_pairs,
+)
 
 # Users with 1..9 pairs each, plus one with 40, timestamps increasing with the item number.
 T0 = datetime(2026, 1, 1)
@@ -117,3 +129,88 @@ def test_cold_items_moves_every_pair_of_a_seeded_share_of_items(spark):
     assert other != te_items
     with pytest.raises(ValueError, match="ratio"):
         cold_items_split(df, 1.5)
+
+
+def _bounds(train, test):
+    """Per user: the latest train timestamp and the earliest test timestamp."""
+    last = {r.user_id: r.m for r in train.groupBy("user_id").agg(F.max("ts").alias("m")).collect()}
+    first = {r.user_id: r.m for r in test.groupBy("user_id").agg(F.min("ts").alias("m")).collect()}
+    return last, first
+
+
+@pytest.mark.parametrize("protocol", ["chrono", "leave_last", "time_cut", "cold_users"])
+def test_chronological_protocols_never_test_before_train(pairs, protocol):
+    # Shuffle the timestamps so that item order and time disagree.
+    shuffled = pairs.withColumn("ts", F.col("ts") + F.expr("make_interval(0, 0, 0, 0, "
+                                                           "cast(pmod(xxhash64(item_id), 97) as int))"))
+    train, test = split(shuffled, protocol, 0.75, 42, cold_share=0.5, cold_history=1)
+    last, first = _bounds(train, test)
+    assert first, protocol
+    for user, t in first.items():
+        assert user not in last or last[user] <= t, (protocol, user)
+    assert train.count() + test.count() == len(ROWS)
+
+
+def test_leave_last_puts_each_users_latest_pair_in_test(pairs):
+    train, test = leave_last_split(pairs)
+    te = {r.user_id: (r.item_id, r.ts) for r in test.collect()}
+    # u1 has one pair: it stays in train; every other user has exactly their last pair in test.
+    assert set(te) == set(COUNTS) - {"u1"}
+    for user, (item, ts) in te.items():
+        assert item == f"{user}-i{COUNTS[user] - 1:02d}" and ts == T0 + timedelta(hours=COUNTS[user] - 1)
+    assert _per_user(train) == {u: n - 1 if n >= 2 else n for u, n in COUNTS.items()}
+
+
+def test_time_cut_is_one_global_instant(pairs):
+    cut = datetime(2026, 1, 1, 5)
+    train, test = time_cut_split(pairs, cut=cut)
+    assert train.where(F.col("ts") >= F.lit(cut)).count() == 0 and test.where(F.col("ts") < F.lit(cut)).count() == 0
+    # Hours 0..4 train: each user keeps min(n, 5) pairs.
+    assert _per_user(train) == {u: min(n, 5) for u, n in COUNTS.items()}
+    assert _per_user(test) == {u: n - 5 for u, n in COUNTS.items() if n > 5}
+    same = time_cut_split(pairs, cut="2026-01-01T05:00:00")[0]
+    assert same.count() == train.count()
+    # Default cut: the ratio quantile of the pair times (one of them, with 75% of the
+    # pairs at or before it and fewer than 75% strictly before).
+    times = sorted(r[3] for r in ROWS)
+    q = time_cut(pairs, 0.75)
+    assert q in times and sum(t < q for t in times) <= 0.75 * len(times) <= sum(t <= q for t in times)
+    n_train = time_cut_split(pairs, 0.75)[0].count()
+    assert n_train == sum(1 for t in times if t < q)
+
+
+def test_cold_users_keep_only_their_earliest_history(spark):
+    import random
+
+    rnd = random.Random(5)
+    rows = [(f"u{u:02d}", f"i{i:03d}", 1.0, T0 + timedelta(hours=rnd.randrange(1000)))
+            for u in range(60) for i in range(100) if rnd.random() < 0.1]
+    df = spark.createDataFrame(rows, "user_id string, item_id string, weight double, ts timestamp")
+    train, test = cold_users_split(df, cold_share=0.3, seed=42, history=2)
+    cold = {r.user_id for r in test.select("user_id").distinct().collect()}
+    assert 0.15 < len(cold) / 60 < 0.45  # a hash draw: about 30%
+    tr = _per_user(train)
+    by_user: dict[str, list] = {}
+    for u, i, _, ts in rows:
+        by_user.setdefault(u, []).append((ts, i))
+    for u, events in by_user.items():
+        if u in cold:
+            keep = {i for _, i in sorted(events)[:2]}
+            got = {r.item_id for r in train.where(F.col("user_id") == u).collect()}
+            assert tr[u] == 2 and got == keep, u
+        else:
+            assert tr[u] == len(events), u  # warm users: everything in train, nothing in test
+    assert train.count() + test.count() == len(rows)
+    zero = cold_users_split(df, cold_share=0.3, seed=42, history=0)[0]
+    assert not cold & {r.user_id for r in zero.select("user_id").distinct().collect()}  # brand-new users
+    assert {r.user_id for r in cold_users_split(df, 0.3, 43)[1].select("user_id").distinct().collect()} != cold
+
+
+def test_every_protocol_dispatches(pairs):
+    from socialrec.config import PROTOCOLS as CONFIG_PROTOCOLS
+
+    assert PROTOCOLS == CONFIG_PROTOCOLS
+    for protocol in PROTOCOLS:
+        train, test = split(pairs, protocol, 0.75, 42)
+        assert train.count() + test.count() <= len(ROWS) and test.count() > 0, protocol
+        assert train.join(test, ["user_id", "item_id"]).count() == 0, protocol

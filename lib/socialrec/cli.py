@@ -23,14 +23,15 @@ from socialrec.pipeline import format_summary, run_stage
 log = logging.getLogger("socialrec")
 
 COMMANDS = {
-    "run": "the whole pipeline: ingest, tokenize, word2vec, embed, split, recommend, evaluate",
+    "run": "the whole pipeline: ingest, tokenize, word2vec, embed, then split, recommend, evaluate per seed, report",
     "ingest": "load the dataset into the canonical Delta tables (bad rows to rejects)",
     "tokenize": "tokenise item text into the tokens table (tokenize.engine)",
     "word2vec": "train word vectors and item vectors (word2vec.engine) on the tokens",
     "embed": "transformer embeddings of item text into item_embeddings (only new or changed text)",
     "split": "split interactions into train/test by evaluation.protocol",
     "recommend": "top-k recommendations per user for each evaluation.models entry",
-    "evaluate": "ranking metrics of the run's recommendations into the metrics table",
+    "evaluate": "the ablation runner: every evaluation.models entry on the same split(s), metrics per segment "
+                "and seed into the metrics table, and the report (runs missing feature stages first)",
 }
 # Also: `socialrec datasets fetch NAME` / `socialrec datasets list` (no Spark, see datasets_main).
 
@@ -132,8 +133,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{e['kept']:,} unchanged, {e['no_text']:,} items without text")
     if "split" in result:
         ev = cfg.evaluation
-        share = f"cold share {ev.cold_share}" if ev.protocol == "cold_items" else f"ratio {ev.ratio}"
-        print(f"  split {ev.protocol} ({share}, seed {ev.seed}): "
+        share = {"cold_items": f"cold share {ev.cold_share}", "leave_last": "last pair per user",
+                 "cold_users": f"cold share {ev.cold_share}, history {ev.cold_history}",
+                 "time_cut": f"cut {ev.time_cut}" if ev.time_cut else f"ratio {ev.ratio}"}.get(
+            ev.protocol, f"ratio {ev.ratio}")
+        last = ev.seed + ev.repeats - 1 if args.command in ("run", "evaluate") else ev.seed
+        print(f"  split {ev.protocol} ({share}, seed {last}): "
               f"{result['split']['train']:,} train / {result['split']['test']:,} test pairs")
     if result.get("params"):
         print("  chosen at run time: " + ", ".join(f"{k}={v}" for k, v in sorted(result["params"].items())))
@@ -141,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(format_summary(result["metrics"]))
     print(f"\n  Delta tables under {cfg.storage.catalog or cfg.storage.root}")
+    if result.get("report"):
+        print(f"  report: {result['report']}")
+    if result.get("mlflow_run"):
+        print(f"  MLflow run {result['mlflow_run']} at {cfg.tracking.mlflow}")
     return 0
 
 

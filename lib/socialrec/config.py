@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.resources
+from datetime import datetime
 import json
 import os
 import types
@@ -139,11 +140,30 @@ class EvaluationConfig:
     seed: int = 42
     cold_share: float = 0.2  # cold_items: share of the items whose every pair goes to test
     auc_depth: int = 1000  # cold_items: recommendations ranked per user (the whole cold set when smaller), for AUC
-    k: list[int] = field(default_factory=lambda: [10])
+    cold_history: int = 2  # cold_users: train pairs a cold user keeps (their earliest)
+    time_cut: str | None = None  # time_cut: ISO timestamp (UTC); null: the ratio quantile of the pairs' times
+    k: list[int] = field(default_factory=lambda: [1, 5, 10, 20])
     models: list[str] = field(default_factory=lambda: ["popularity", "w2v_content", "transformer_content"])
     metrics: list[str] = field(
-        default_factory=lambda: ["precision", "recall", "ndcg", "map", "mrr", "hit_rate"]
+        default_factory=lambda: ["precision", "recall", "ndcg", "map", "mrr", "hit_rate",
+                                 "coverage", "novelty", "diversity"]
     )
+    segments: list[str] = field(default_factory=lambda: ["all", "cold_items", "light_users", "with_friends"])
+    light_users: float = 0.25  # light_users segment: this quantile of test users' train-pair counts and below
+    repeats: int = 1  # seeds evaluated: seed, seed + 1, ...; summary rows carry mean and std
+
+
+@dataclass
+class ReportConfig:
+    enabled: bool = True
+    dir: str | None = None  # null: <storage.root>/reports/<run_id> for a local root, else ./reports/<run_id>
+    projection_items: int = 2000  # items in the 2-D embedding projection (a seeded sample)
+
+
+@dataclass
+class TrackingConfig:
+    mlflow: str | None = None  # an MLflow tracking URI (file:./mlruns, http://host:5000, databricks); null: off
+    experiment: str = "socialrec"
 
 
 @dataclass
@@ -246,6 +266,8 @@ class Config:
     hybrid: HybridConfig = field(default_factory=HybridConfig)
     content: ContentConfig = field(default_factory=ContentConfig)
     recommend: RecommendConfig = field(default_factory=RecommendConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -255,8 +277,10 @@ class Config:
         return json.dumps(self.to_dict(), sort_keys=True)
 
 
-PROTOCOLS = ("random", "stratified", "chrono", "cold_items")
-METRIC_NAMES = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "auc")
+# The same tuple as socialrec.split.PROTOCOLS (a test checks), kept here so config needs no pyspark.
+PROTOCOLS = ("random", "stratified", "chrono", "leave_last", "time_cut", "cold_items", "cold_users")
+METRIC_NAMES = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "auc", "coverage", "novelty", "diversity")
+SEGMENT_NAMES = ("all", "cold_items", "light_users", "with_friends")
 # hybrid-no-<signal>: the hybrid without one signal (its candidates and features), the ablation rows.
 HYBRID_SIGNALS = ("als", "transformer", "w2v", "popular")
 MODELS = ("popularity", "als", "w2v_content", "transformer_content", "hybrid",
@@ -438,14 +462,36 @@ def validate(cfg: Config) -> None:
         bad("evaluation.metrics", "auc needs the whole candidate list ranked, which only the cold_items protocol does")
     if not ev.k or any(k < 1 for k in ev.k):
         bad("evaluation.k", f"must be one or more positive integers, got {ev.k}")
+    if ev.cold_history < 0:
+        bad("evaluation.cold_history", f"must be 0 or more, got {ev.cold_history}")
+    if ev.time_cut is not None:
+        try:
+            datetime.fromisoformat(ev.time_cut)
+        except ValueError:
+            bad("evaluation.time_cut", f"must be an ISO timestamp such as 2026-06-01T00:00:00, got {ev.time_cut!r}")
+    if not 0.0 < ev.light_users < 1.0:
+        bad("evaluation.light_users", f"must be between 0 and 1 (exclusive), got {ev.light_users}")
+    if ev.repeats < 1:
+        bad("evaluation.repeats", f"must be at least 1, got {ev.repeats}")
+    if not ev.segments:
+        bad("evaluation.segments", "must name at least one segment, e.g. [all]")
+    for sname in ev.segments:
+        if sname not in SEGMENT_NAMES:
+            bad("evaluation.segments", f"unknown segment {sname!r}; known: {', '.join(SEGMENT_NAMES)}")
+    if not ev.models:
+        bad("evaluation.models", "must list at least one model")
+    if len(set(ev.models)) != len(ev.models):
+        bad("evaluation.models", f"lists a model twice: {ev.models}")
+    if cfg.report.projection_items < 2:
+        bad("report.projection_items", f"must be at least 2, got {cfg.report.projection_items}")
     for m in ev.models:
         if m not in MODELS:
             bad("evaluation.models", f"unknown model {m!r}; known: {', '.join(MODELS)}")
     for m in ev.metrics:
         if m not in METRIC_NAMES:
             bad("evaluation.metrics", f"unknown metric {m!r}; known: {', '.join(METRIC_NAMES)}")
-    if cfg.recommend.k < max(ev.k):
-        bad("recommend.k", f"must be at least the largest evaluation.k ({max(ev.k)}), got {cfg.recommend.k}")
+    if cfg.recommend.k < 1:
+        bad("recommend.k", f"must be at least 1, got {cfg.recommend.k}")
     if cfg.tokenize.engine not in ("spark-ml", "spark-nlp"):
         bad("tokenize.engine", f"{cfg.tokenize.engine!r} is not one of spark-ml, spark-nlp")
     if cfg.tokenize.min_token_length < 1:

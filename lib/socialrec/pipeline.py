@@ -8,10 +8,12 @@ config onto them and records the run in ``runs``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import traceback
 from datetime import datetime, timezone
+from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -47,7 +49,8 @@ from socialrec.storage import Storage
 
 log = logging.getLogger(__name__)
 
-STAGES = ("ingest", "tokenize", "word2vec", "embed", "split", "recommend", "evaluate")
+FEATURE_STAGES = ("ingest", "tokenize", "word2vec", "embed")
+STAGES = (*FEATURE_STAGES, "split", "recommend", "evaluate")
 
 
 # --------------------------------------------------------------------------- stages
@@ -141,7 +144,7 @@ def _word_quality_metrics(spark, storage, word_vectors: DataFrame, *, run_id, da
     q = word_quality([r.word for r in rows], np.array([r.vector for r in rows], dtype=np.float32))
     recs = [
         (run_id, dataset, "word2vec", f"w2v-{engine}", "words", name, 0, float(value),
-         int(q["analogy_questions"]) if name.startswith("analogy") else None)
+         int(q["analogy_questions"]) if name.startswith("analogy") else None, None, None, None)
         for name, value in q.items()
         if name != "analogy_questions" and not np.isnan(value)  # no coverage: no score, only the OOV row
     ]
@@ -210,11 +213,11 @@ def embed_stage(spark: SparkSession, storage: Storage, *, dataset: str, emb: Emb
 
 def split_stage(
     spark: SparkSession, storage: Storage, *, dataset: str, protocol: str, ratio: float, seed: int,
-    cold_share: float = 0.2,
+    cold_share: float = 0.2, cold_history: int = 2, cut: str | None = None,
 ) -> dict[str, int]:
     """Split the dataset's (user, item) pairs into train and test; sync the ``splits`` slice."""
     pairs = to_pairs(storage.read(spark, INTERACTIONS, dataset))
-    train, test = split(pairs, protocol, ratio, seed, cold_share=cold_share)
+    train, test = split(pairs, protocol, ratio, seed, cold_share=cold_share, cold_history=cold_history, cut=cut)
     both = train.withColumn(C.PART, F.lit("train")).unionByName(test.withColumn(C.PART, F.lit("test")))
     both = both.withColumn(C.DATASET, F.lit(dataset)).withColumn(C.SPLIT, F.lit(protocol)).withColumn(
         C.SEED, F.lit(seed)
@@ -272,7 +275,7 @@ def _als_params(cfg: ALSConfig, chosen: dict | None = None):
                      alpha=float(chosen.get("als.alpha", cfg.alpha)), max_iter=int(chosen.get("als.max_iter", cfg.max_iter)))
 
 
-def _als(spark, storage, *, dataset, train, cfg: ALSConfig, k, run_id, protocol, depth=None, users=None,
+def _als(spark, storage, *, dataset, train, cfg: ALSConfig, k, run_id, protocol, seed=None, depth=None, users=None,
          bridge_vecs=None, own=None, edges=None, candidates=None):
     """ALS recommendations, tuned on a validation split of train when configured; the
     validation scores go to ``metrics`` (split ``<protocol>-validation``, one segment per
@@ -291,9 +294,10 @@ def _als(spark, storage, *, dataset, train, cfg: ALSConfig, k, run_id, protocol,
                         confidence=cfg.confidence, log_epsilon=cfg.log_epsilon)
         chosen = scores[0][0]
         split_name = f"{protocol}-validation"
-        rows = [(run_id, dataset, split_name, "als", p.label(), "ndcg", k, v, None) for p, v in scores]
-        storage.merge(spark.createDataFrame(rows, METRICS.schema), METRICS,
-                      scope={C.RUN_ID: run_id, C.SPLIT: split_name, C.MODEL: "als"})
+        rows = [(run_id, dataset, split_name, "als", p.label(), "ndcg", k, v, None, seed, None, None)
+                for p, v in scores]
+        scope = {C.RUN_ID: run_id, C.SPLIT: split_name, C.MODEL: "als"} | ({C.SEED: seed} if seed is not None else {})
+        storage.merge(spark.createDataFrame(rows, METRICS.schema), METRICS, scope=scope)
         log.info("als: chose %s (validation nDCG@%d %.4f)", chosen.label(), k, scores[0][1])
     uvec, ivec = A.fit_factors(train, users_map, items_map, chosen, confidence=cfg.confidence,
                                log_epsilon=cfg.log_epsilon, seed=cfg.seed)
@@ -435,12 +439,14 @@ def recommend_stage(
     chosen_params: dict | None = None,
     cold_share: float = 0.2,
     auc_depth: int = 1000,
+    depth: int | None = None,
 ) -> dict[str, int]:
-    """Top-k per user for each model, trained on the split's train part.
+    """Top-``depth`` per user for each model (default k), trained on the split's train
+    part; ``k`` is the cut-off that tuning and the hybrid's ranker optimise.
 
     Under ``cold_items`` every model ranks only the cold items (those of the test part),
-    ``min(auc_depth, cold items)`` of them per user (at least k), so that AUC sees the
-    whole list."""
+    ``min(auc_depth, cold items)`` of them per user (at least ``depth``), so that AUC sees
+    the whole list."""
     train, test = _train_test(spark, storage, dataset, protocol, seed)
     users = train.select(C.USER).unionByName(test.select(C.USER)).distinct()
     content = content or ContentConfig()
@@ -448,14 +454,14 @@ def recommend_stage(
     own = (storage.read(spark, ITEMS, dataset).where(F.col(C.AUTHOR).isNotNull())
            .select(F.col(C.AUTHOR).alias(C.USER), C.ITEM))
     has_own = own.limit(1).count() > 0
-    by_content = dict(k=k, half_life_days=content.half_life_days,
+    depth = max(k, depth or k)  # list length written; k stays the cut-off that tuning and the ranker optimise
+    by_content = dict(k=depth, half_life_days=content.half_life_days,
                       own_items=own if content.own_posts_weight > 0 else None, own_weight=content.own_posts_weight,
                       center=content.center)
     cold_items = None
-    depth = k  # list length written; k stays the cut-off that tuning and the ranker optimise
     if protocol == "cold_items":
         cold_items = sorted(r[0] for r in test.select(C.ITEM).distinct().collect())  # bounded by the catalogue
-        depth = max(k, min(auc_depth, len(cold_items)))
+        depth = max(depth, min(auc_depth, len(cold_items)))
         by_content.update(k=depth, candidates=cold_items)
         log.info("recommend: cold_items: ranking %d cold items, %d per user", len(cold_items), depth)
     counts = {}
@@ -479,7 +485,7 @@ def recommend_stage(
                                           embed_model=embed_model, w2v_engine=w2v_engine, w2v_variant=content.variant)
             edges = storage.read(spark, EDGES, dataset)
             recs, params, release = _als(spark, storage, dataset=dataset, train=train, cfg=als_cfg, k=k,
-                                         depth=depth, run_id=run_id, protocol=protocol, users=users,
+                                         depth=depth, run_id=run_id, protocol=protocol, seed=seed, users=users,
                                          bridge_vecs=bridge_vecs,
                                          own=own if has_own else None,
                                          edges=edges if edges.limit(1).count() else None, candidates=cold_items)
@@ -525,6 +531,49 @@ def recommend_stage(
     return counts
 
 
+SEGMENTS = ("all", "cold_items", "light_users", "with_friends")
+
+
+def evaluation_segments(spark: SparkSession, storage: Storage, *, dataset: str, train: DataFrame, test: DataFrame,
+                        segments: list[str], light_share: float = 0.25) -> tuple[DataFrame, dict[str, str]]:
+    """The test pairs of each segment, rows (segment, user, item), and what defined them:
+
+    * ``all`` — every test pair;
+    * ``cold_items`` — test pairs of items without a train pair;
+    * ``light_users`` — test pairs of the ``light_share`` of test users with the fewest
+      train pairs (every user at or below that quantile of the train-pair counts);
+    * ``with_friends`` — test pairs of users with an outgoing edge (follow, friend, ...)."""
+    parts = []
+
+    def seg(name: str, df: DataFrame) -> DataFrame:
+        return df.select(F.lit(name).alias(C.SEGMENT), C.USER, C.ITEM)
+
+    info: dict[str, str] = {}
+    for name in segments:
+        if name == "all":
+            parts.append(seg(name, test))
+        elif name == "cold_items":
+            parts.append(seg(name, test.join(train.select(C.ITEM).distinct(), C.ITEM, "left_anti")))
+        elif name == "light_users":
+            counts = (test.select(C.USER).distinct()
+                      .join(train.groupBy(C.USER).agg(F.count(F.lit(1)).alias("_n")), C.USER, "left")
+                      .fillna(0, ["_n"]))
+            cut = counts.agg(F.percentile_approx("_n", light_share, 100_000)).first()[0]
+            if cut is None:  # no test users
+                continue
+            info["light_users.max_train_pairs"] = str(cut)
+            parts.append(seg(name, test.join(counts.where(F.col("_n") <= cut), C.USER, "left_semi")))
+        elif name == "with_friends":
+            social = storage.read(spark, EDGES, dataset).select(F.col(C.SRC).alias(C.USER)).distinct()
+            parts.append(seg(name, test.join(social, C.USER, "left_semi")))
+        else:
+            raise ValueError(f"evaluation.segments: unknown segment {name!r}; known: {', '.join(SEGMENTS)}")
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.unionByName(p)
+    return out, info
+
+
 def evaluate_stage(
     spark: SparkSession,
     storage: Storage,
@@ -536,101 +585,283 @@ def evaluate_stage(
     models: list[str],
     ks: list[int],
     metrics: list[str],
-) -> DataFrame:
-    """Ranking metrics of each model's recommendations against the test part (under
-    ``cold_items`` AUC as well, over the cold items every list ranks)."""
-    _, test = _train_test(spark, storage, dataset, protocol, seed)
-    recs_all = storage.read(spark, RECOMMENDATIONS).where(F.col(C.RUN_ID) == run_id)
+    segments: list[str] = ("all",),
+    light_share: float = 0.25,
+    embed_model: str = "all-MiniLM-L6-v2",
+    w2v_engine: str = "spark",
+) -> tuple[DataFrame, dict[str, str]]:
+    """Metrics of each model's recommendations against the split's test part, per
+    segment (``evaluation_segments``): the ranking metrics, AUC under ``cold_items`` (over
+    the cold items every list ranks), and catalogue coverage, novelty and intra-list
+    diversity (transformer item embeddings, else Word2Vec item vectors). Each model's rows
+    are synced as one slice of ``metrics`` (run, model, protocol, seed)."""
+    from socialrec.metrics import BEYOND, beyond_accuracy
+
+    train, test = _train_test(spark, storage, dataset, protocol, seed)
+    recs_all = storage.read(spark, RECOMMENDATIONS).where((F.col(C.RUN_ID) == run_id) & (F.col(C.SPLIT) == protocol))
+    accuracy = [m for m in metrics if m not in BEYOND]
+    beyond = [m for m in metrics if m in BEYOND]
     n_candidates = None
     if protocol == "cold_items":
         n_candidates = test.select(C.ITEM).distinct().count()
-        metrics = [*[m for m in metrics if m != "auc"], "auc"]
-    for model in models:  # each model's metrics computed once and synced as its own slice
-        m = ranking_metrics(recs_all.where(F.col(C.MODEL) == model), test, k=ks, metrics=metrics,
-                            n_candidates=n_candidates)
-        m = (
-            m.withColumn(C.MODEL, F.lit(model))
-            .withColumn(C.RUN_ID, F.lit(run_id))
-            .withColumn(C.DATASET, F.lit(dataset))
-            .withColumn(C.SPLIT, F.lit(protocol))
-            .withColumn(C.SEGMENT, F.lit("all"))
-        )
-        storage.merge(m, METRICS, scope={C.RUN_ID: run_id, C.MODEL: model, C.SPLIT: protocol})
-    return storage.read(spark, METRICS).where((F.col(C.RUN_ID) == run_id) & F.col(C.MODEL).isin(*models)
-                                              & (F.col(C.SPLIT) == protocol))
+        accuracy = [*[m for m in accuracy if m != "auc"], "auc"]
+    truth, info = evaluation_segments(spark, storage, dataset=dataset, train=train, test=test,
+                                      segments=list(segments), light_share=light_share)
+    # Cached: every model's metrics read the segments' truth (and its users) again.
+    truth = truth.cache()
+    release = [truth]
+    seg_users = truth.select(C.SEGMENT, C.USER).distinct()
+    extra = {}
+    if beyond:
+        n_catalogue = n_candidates or storage.read(spark, ITEMS, dataset).count()
+        item_users = train.groupBy(C.ITEM).agg(F.count_distinct(C.USER).alias("n")).cache()  # read per model
+        release.append(item_users)
+        vectors = None
+        if "diversity" in beyond:
+            for kind in ("transformer", "w2v"):
+                v = _stored_vectors(spark, storage, dataset=dataset, kind=kind, embed_model=embed_model,
+                                    w2v_engine=w2v_engine, w2v_variant="mean").select(C.ITEM, "vector")
+                if v.where(F.col("vector").isNotNull()).limit(1).count():
+                    vectors = v.where(F.col("vector").isNotNull()).cache()  # joined twice per model
+                    release.append(vectors)
+                    info["diversity.vectors"] = embed_model if kind == "transformer" else f"w2v-{w2v_engine}-mean"
+                    break
+            else:
+                log.warning("evaluate: no item vectors for dataset %s; diversity is not computed", dataset)
+        extra = dict(n_catalogue=n_catalogue, item_train_users=item_users,
+                     n_train_users=train.select(C.USER).distinct().count(), item_vectors=vectors)
+        info["coverage.catalogue"] = str(n_catalogue)
+    try:
+        for model in models:  # each model's metrics computed once and synced as its own slice
+            recs = recs_all.where(F.col(C.MODEL) == model)
+            m = ranking_metrics(recs, truth, k=ks, metrics=accuracy, n_candidates=n_candidates, by=[C.SEGMENT])
+            if beyond:
+                m = m.unionByName(beyond_accuracy(recs, k=ks, metrics=beyond, users=seg_users, by=[C.SEGMENT],
+                                                  **extra))
+            m = (
+                m.withColumn(C.MODEL, F.lit(model))
+                .withColumn(C.RUN_ID, F.lit(run_id))
+                .withColumn(C.DATASET, F.lit(dataset))
+                .withColumn(C.SPLIT, F.lit(protocol))
+                .withColumn(C.SEED, F.lit(seed))
+            )
+            storage.merge(m, METRICS, scope={C.RUN_ID: run_id, C.MODEL: model, C.SPLIT: protocol, C.SEED: seed})
+    finally:
+        for df in release:
+            df.unpersist()
+    out = storage.read(spark, METRICS).where((F.col(C.RUN_ID) == run_id) & F.col(C.MODEL).isin(*models)
+                                             & (F.col(C.SPLIT) == protocol) & (F.col(C.SEED) == seed))
+    return out, info
+
+
+def summarise_seeds(spark: SparkSession, storage: Storage, *, run_id: str, protocol: str, seeds: list[int],
+                    models: list[str]) -> None:
+    """Summary rows over the seeds of a run (seed null): the mean as ``value``, the
+    sample standard deviation as ``std``, ``n_seeds``, and the mean number of users."""
+    rows = storage.read(spark, METRICS).where((F.col(C.RUN_ID) == run_id) & (F.col(C.SPLIT) == protocol)
+                                              & F.col(C.SEED).isin(*seeds) & F.col(C.MODEL).isin(*models))
+    summary = rows.groupBy(C.DATASET, C.MODEL, C.SEGMENT, C.METRIC, C.K).agg(
+        F.avg(C.VALUE).alias(C.VALUE), F.stddev_samp(C.VALUE).alias("std"),
+        F.count(F.lit(1)).cast("int").alias("n_seeds"), F.round(F.avg("n_users")).cast("long").alias("n_users"))
+    summary = summary.select("*", F.lit(run_id).alias(C.RUN_ID), F.lit(protocol).alias(C.SPLIT),
+                             F.lit(None).cast("int").alias(C.SEED))
+    storage.merge(summary, METRICS)
 
 
 # --------------------------------------------------------------------------- runner
 
 
-def format_summary(rows: list[dict]) -> str:
-    """A plain-text table: one line per model and k, one column per metric (auc, which
-    has no k, repeated on each of the model's lines)."""
-    if not rows:
+def _summary_rows(rows: list[dict]) -> list[dict]:
+    """The rows a summary shows: the over-seeds summary rows when there are any, else the
+    (single) seed's rows."""
+    summary = [r for r in rows if r.get("seed") is None and r.get("n_seeds")]
+    return summary or rows
+
+
+def format_summary(rows: list[dict], segment: str = "all") -> str:
+    """A plain-text table for one segment: one line per model and k, one column per
+    metric (auc, which has no k, repeated on each of the model's lines); with repeats
+    over seeds, mean ± standard deviation. Then, for the other segments, nDCG per model."""
+    rows = _summary_rows(rows)
+    seg_rows = [r for r in rows if r.get("segment", "all") == segment]
+    if not seg_rows:
         return "(no metrics)"
-    metric_names = [m for m in ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "auc")
-                    if any(r["metric"] == m for r in rows)]
-    keys = sorted({(r["model"], r["k"]) for r in rows if r["metric"] != "auc"})
-    val = {(r["model"], r["k"], r["metric"]): r["value"] for r in rows if r["metric"] != "auc"}
-    val.update({(r["model"], k, "auc"): r["value"] for r in rows if r["metric"] == "auc"
+    order = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "auc", "coverage", "novelty", "diversity")
+    metric_names = [m for m in order if any(r["metric"] == m for r in seg_rows)]
+    keys = sorted({(r["model"], r["k"]) for r in seg_rows if r["metric"] != "auc"})
+    val = {(r["model"], r["k"], r["metric"]): r for r in seg_rows if r["metric"] != "auc"}
+    val.update({(r["model"], k, "auc"): r for r in seg_rows if r["metric"] == "auc"
                 for model, k in keys if model == r["model"]})
-    users = {(r["model"], r["k"]): r.get("n_users") for r in rows}
-    width = max(14, 2 + max(len(r["model"]) for r in rows))
-    header = f"{'model':<{width}}{'k':>4}" + "".join(f"{m:>11}" for m in metric_names) + f"{'users':>8}"
-    lines = [header, "-" * len(header)]
+    users = {(r["model"], r["k"]): r.get("n_users") for r in seg_rows if r["metric"] in order[:6]}
+    spread = any(r.get("std") is not None for r in seg_rows)
+    cw = 17 if spread else 11
+
+    def cell(r):
+        if r is None:
+            return f"{'-':>{cw}}"
+        text = f"{r['value']:.4f}" + (f"±{r['std']:.4f}" if spread and r.get("std") is not None else "")
+        return f"{text:>{cw}}"
+
+    width = max(14, 2 + max(len(r["model"]) for r in seg_rows))
+    header = f"{'model':<{width}}{'k':>4}" + "".join(f"{m:>{cw}}" for m in metric_names) + f"{'users':>8}"
+    n_seeds = max((r.get("n_seeds") or 1) for r in seg_rows)
+    lines = [f"segment {segment}" + (f", mean ± std over {n_seeds} seeds" if spread else ""), header,
+             "-" * len(header)]
     for model, k in keys:
-        cells = "".join(f"{val.get((model, k, m), float('nan')):>11.4f}" for m in metric_names)
-        lines.append(f"{model:<{width}}{k:>4}{cells}{users[(model, k)] or 0:>8}")
+        cells = "".join(cell(val.get((model, k, m))) for m in metric_names)
+        lines.append(f"{model:<{width}}{k:>4}{cells}{users.get((model, k)) or 0:>8}")
+    others = sorted({r.get("segment") for r in rows if r.get("segment") not in (None, segment)})
+    ks = sorted({r["k"] for r in rows if r["metric"] == "ndcg"})
+    if others and ks:
+        k = 10 if 10 in ks else ks[-1]
+        nd = {(r["model"], r["segment"]): r for r in rows if r["metric"] == "ndcg" and r["k"] == k}
+        models = sorted({m for m, _ in nd})
+        lines += ["", f"nDCG@{k} by segment (users)", f"{'model':<{width}}" + "".join(f"{s:>22}" for s in [segment, *others])]
+        for model in models:
+            cells = ""
+            for sname in [segment, *others]:
+                r = nd.get((model, sname))
+                cells += f"{'-':>22}" if r is None else f"{r['value']:>14.4f} ({r.get('n_users') or 0:>5})"
+            lines.append(f"{model:<{width}}{cells}")
     return "\n".join(lines)
 
 
+def _has_rows(df: DataFrame) -> bool:
+    return df.limit(1).count() > 0
+
+
+def missing_features(spark: SparkSession, storage: Storage, cfg: Config) -> list[str]:
+    """The feature stages ``evaluate`` must run first: ingest when the dataset has no
+    interactions, tokenize/word2vec when a model needs Word2Vec item vectors that are not
+    there, embed when a model needs transformer embeddings of items that lack one."""
+    ds, ev = cfg.dataset.name, cfg.evaluation
+    needed = []
+    if not _has_rows(storage.read(spark, INTERACTIONS, ds)):
+        return ["ingest", "tokenize", "word2vec", "embed"] if _needs(cfg, "transformer") else \
+            ["ingest", "tokenize", "word2vec"]
+    if _needs(cfg, "w2v"):
+        w2v = storage.read(spark, ITEM_W2V, ds).where(F.col("engine") == cfg.word2vec.engine)
+        if not _has_rows(w2v):
+            needed += ["tokenize", "word2vec"] if not _has_rows(storage.read(spark, TOKENS, ds)) else ["word2vec"]
+    if _needs(cfg, "transformer"):
+        emb = storage.read(spark, ITEM_EMBEDDINGS, ds).where(F.col(C.MODEL) == cfg.embed.model)
+        missing = storage.read(spark, ITEMS, ds).select(C.ITEM).join(emb.select(C.ITEM), C.ITEM, "left_anti")
+        if _has_rows(missing):
+            needed.append("embed")
+    del ev
+    return needed
+
+
+def _needs(cfg: Config, kind: str) -> bool:
+    """Whether any listed model (or the ALS bridge) reads ``kind`` item vectors."""
+    ms = cfg.evaluation.models
+    hybrid = any(m == "hybrid" or (m.startswith("hybrid-no-") and m != f"hybrid-no-{kind}") for m in ms)
+    content = "transformer_content" if kind == "transformer" else "w2v_content"
+    return content in ms or hybrid or ("als" in ms and kind in cfg.als.bridge)
+
+
+def report_dir(cfg: Config, run_id: str) -> Path:
+    """Where a run's report goes: ``report.dir``/<run_id>, else next to the tables
+    (``<storage.root>/reports/<run_id>``) when the root is a local folder, else
+    ``./reports/<run_id>``."""
+    if cfg.report.dir:
+        return Path(cfg.report.dir) / run_id
+    root = cfg.storage.root
+    if not cfg.storage.catalog and (root.startswith("file:") or "://" not in root):
+        return Path(root.removeprefix("file://").removeprefix("file:")) / "reports" / run_id
+    return Path("reports") / run_id
+
+
 def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None = None) -> dict:
-    """Run one stage (or ``run``: all of them) as configured, recorded in ``runs``."""
+    """Run one stage, ``run`` (all of them) or ``evaluate`` (the ablation runner), as
+    configured, recorded in ``runs``.
+
+    ``run`` and ``evaluate`` end with the evaluation loop: for each of
+    ``evaluation.repeats`` seeds (``evaluation.seed`` + 0, 1, ...; the models' seeds move
+    with it) split, train and recommend every listed model on that same split, and
+    write the metrics; then summary rows over the seeds, the report and, when
+    ``tracking.mlflow`` is set, the MLflow run. ``evaluate`` first runs only the feature
+    stages whose outputs are missing (``missing_features``)."""
     storage = Storage(cfg.storage.root, cfg.storage.catalog)
     run_id = run_id or cfg.run.id or new_run_id()
     ev = cfg.evaluation
-    stages = STAGES if command == "run" else (command,)
-    needs_embeddings = ("transformer_content" in ev.models or any(m.startswith("hybrid") for m in ev.models)
-                        or ("als" in ev.models and "transformer" in cfg.als.bridge))
-    if command == "run" and not needs_embeddings:
-        stages = tuple(s for s in stages if s != "embed")  # no model needs the embeddings
+    if command == "run":
+        stages = [s for s in FEATURE_STAGES if s != "embed" or _needs(cfg, "transformer")]
+    elif command == "evaluate":
+        stages = missing_features(spark, storage, cfg)
+    else:
+        stages = [command]
+    loop = command in ("run", "evaluate")
+    seeds = [ev.seed + i for i in range(ev.repeats)] if loop else [ev.seed]
+    depth = max(cfg.recommend.k, *ev.k)
     timer = Timer()
     started = datetime.now(timezone.utc)
     record_run(spark, storage, run_id=run_id, dataset=cfg.dataset.name, command=command, status="running",
                started_at=started, finished_at=None, config_json=cfg.to_json())
     result: dict = {"run_id": run_id}
-    params: dict[str, str] = {}  # values chosen while running (tuned ALS), recorded in runs
+    params: dict[str, str] = {}  # values chosen while running (tuned ALS, segment cuts), recorded in runs
+
+    def one(stage: str, seed: int, offset: int) -> None:
+        log.info("stage %s: starting (run %s, seed %d)", stage, run_id, seed)
+        with timer.stage(stage):
+            if stage == "ingest":
+                result["ingest"] = ingest_stage(spark, storage, cfg.dataset)
+            elif stage == "tokenize":
+                result["tokenize"] = tokenize_stage(spark, storage, dataset=cfg.dataset.name, tok=cfg.tokenize)
+            elif stage == "word2vec":
+                result["word2vec"] = word2vec_stage(spark, storage, dataset=cfg.dataset.name, w2v=cfg.word2vec,
+                                                    run_id=run_id)
+            elif stage == "embed":
+                result["embed"] = embed_stage(spark, storage, dataset=cfg.dataset.name, emb=cfg.embed)
+            elif stage == "split":
+                result["split"] = split_stage(spark, storage, dataset=cfg.dataset.name, protocol=ev.protocol,
+                                              ratio=ev.ratio, seed=seed, cold_share=ev.cold_share,
+                                              cold_history=ev.cold_history, cut=ev.time_cut)
+            elif stage == "recommend":
+                chosen: dict[str, str] = {}
+                result["recommend"] = recommend_stage(
+                    spark, storage, run_id=run_id, dataset=cfg.dataset.name, protocol=ev.protocol, seed=seed,
+                    models=ev.models, k=cfg.recommend.k, depth=depth, w2v_engine=cfg.word2vec.engine,
+                    content=cfg.content, embed_model=cfg.embed.model,
+                    als=dataclasses.replace(cfg.als, seed=cfg.als.seed + offset),
+                    hybrid=dataclasses.replace(cfg.hybrid, seed=cfg.hybrid.seed + offset), chosen_params=chosen,
+                    cold_share=ev.cold_share, auc_depth=ev.auc_depth)
+                params.update(chosen if len(seeds) == 1 else {f"seed{seed}.{k}": v for k, v in chosen.items()})
+            elif stage == "evaluate":
+                _, info = evaluate_stage(spark, storage, run_id=run_id, dataset=cfg.dataset.name,
+                                         protocol=ev.protocol, seed=seed, models=ev.models, ks=ev.k,
+                                         metrics=ev.metrics, segments=ev.segments, light_share=ev.light_users,
+                                         embed_model=cfg.embed.model, w2v_engine=cfg.word2vec.engine)
+                params.update(info if len(seeds) == 1 else {f"seed{seed}.{k}": v for k, v in info.items()})
+            else:
+                raise ValueError(f"unknown stage {stage!r}; known: {', '.join(STAGES)}, run")
+        log.info("stage %s: done in %.1f s", stage, timer.timings[stage])
+
     try:
         for stage in stages:
-            log.info("stage %s: starting (run %s)", stage, run_id)
-            with timer.stage(stage):
-                if stage == "ingest":
-                    result["ingest"] = ingest_stage(spark, storage, cfg.dataset)
-                elif stage == "tokenize":
-                    result["tokenize"] = tokenize_stage(spark, storage, dataset=cfg.dataset.name, tok=cfg.tokenize)
-                elif stage == "word2vec":
-                    result["word2vec"] = word2vec_stage(spark, storage, dataset=cfg.dataset.name, w2v=cfg.word2vec,
-                                                        run_id=run_id)
-                elif stage == "embed":
-                    result["embed"] = embed_stage(spark, storage, dataset=cfg.dataset.name, emb=cfg.embed)
-                elif stage == "split":
-                    result["split"] = split_stage(spark, storage, dataset=cfg.dataset.name, protocol=ev.protocol,
-                                                  ratio=ev.ratio, seed=ev.seed, cold_share=ev.cold_share)
-                elif stage == "recommend":
-                    result["recommend"] = recommend_stage(spark, storage, run_id=run_id, dataset=cfg.dataset.name,
-                                                          protocol=ev.protocol, seed=ev.seed, models=ev.models,
-                                                          k=cfg.recommend.k, w2v_engine=cfg.word2vec.engine,
-                                                          content=cfg.content, embed_model=cfg.embed.model,
-                                                          als=cfg.als, hybrid=cfg.hybrid, chosen_params=params,
-                                                          cold_share=ev.cold_share, auc_depth=ev.auc_depth)
-                elif stage == "evaluate":
-                    metrics = evaluate_stage(spark, storage, run_id=run_id, dataset=cfg.dataset.name,
-                                             protocol=ev.protocol, seed=ev.seed, models=ev.models, ks=ev.k,
-                                             metrics=ev.metrics)
-                    result["metrics"] = [r.asDict() for r in metrics.collect()]  # models x metrics x k rows
-                else:
-                    raise ValueError(f"unknown stage {stage!r}; known: {', '.join(STAGES)}, run")
-            log.info("stage %s: done in %.1f s", stage, timer.timings[stage])
+            one(stage, ev.seed, 0)
+        if loop:
+            for offset, seed in enumerate(seeds):
+                for stage in ("split", "recommend", "evaluate"):
+                    one(stage, seed, offset)
+            if len(seeds) > 1:
+                summarise_seeds(spark, storage, run_id=run_id, protocol=ev.protocol, seeds=seeds, models=ev.models)
+            rows = storage.read(spark, METRICS).where((F.col(C.RUN_ID) == run_id) & (F.col(C.SPLIT) == ev.protocol)
+                                                      & F.col(C.MODEL).isin(*ev.models))
+            result["metrics"] = [r.asDict() for r in rows.collect()]  # models x segments x metrics x k (x seeds)
+            if cfg.report.enabled:
+                from socialrec.report import write_report
+
+                with timer.stage("report"):
+                    result["report"] = str(write_report(
+                        spark, storage, cfg, run_id=run_id, rows=result["metrics"], params=params,
+                        timings=timer.timings, out=report_dir(cfg, run_id)))
+            if cfg.tracking.mlflow:
+                from socialrec.tracking import log_to_mlflow
+
+                with timer.stage("tracking"):
+                    result["mlflow_run"] = log_to_mlflow(cfg, run_id=run_id, rows=result["metrics"], params=params,
+                                                         timings=timer.timings, report=result.get("report"))
     except Exception as exc:
         record_run(spark, storage, run_id=run_id, dataset=cfg.dataset.name, command=command, status="failed",
                    started_at=started, finished_at=datetime.now(timezone.utc), config_json=cfg.to_json(),

@@ -179,11 +179,14 @@ METRICS = Table(
             _f(C.SEGMENT, StringType(), False),
             _f(C.METRIC, StringType(), False),
             _f(C.K, IntegerType(), False),
-            _f(C.VALUE, DoubleType(), False),
+            _f(C.VALUE, DoubleType(), False),  # the seeds' mean on a summary row
             _f("n_users", LongType()),
+            _f(C.SEED, IntegerType()),  # the split's seed; null on a summary row over seeds
+            _f("std", DoubleType()),  # summary rows: sample standard deviation over the seeds
+            _f("n_seeds", IntegerType()),  # summary rows: how many seeds
         ]
     ),
-    keys=(C.RUN_ID, C.DATASET, C.SPLIT, C.MODEL, C.SEGMENT, C.METRIC, C.K),
+    keys=(C.RUN_ID, C.DATASET, C.SPLIT, C.SEED, C.MODEL, C.SEGMENT, C.METRIC, C.K),
 )
 
 RUNS = Table(

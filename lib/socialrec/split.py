@@ -10,16 +10,28 @@ and test. The splitters then follow Microsoft Recommenders' semantics:
   users with fewer than ``min_rating`` pairs are dropped.
 * ``chrono_split`` — the same counts, but each user's earliest pairs go to train.
 * ``random_split`` — each pair independently to train with probability ``ratio``.
+* ``leave_last_split`` — per user with at least two pairs, the latest pair to test
+  (leave-one-out as in NCF-style evaluation); everything else to train.
+* ``time_cut_split`` — one global cut: pairs first seen before it to train, the rest to
+  test; the cut is given, or the ``ratio`` quantile of the pairs' timestamps.
 * ``cold_items_split`` — the cold-start protocol: a seeded share of the items (hash of
   seed and item below ``cold_share``) becomes cold, and every pair of a cold item goes to
   test; models then rank only the cold items (``cold_items``), which no model saw in
   train, so only what is known without interactions (text, age) can rank them.
+* ``cold_users_split`` — a seeded share of the users becomes cold: each keeps only their
+  earliest ``history`` pairs in train, the rest go to test; every other user's pairs stay
+  in train, so test holds only users with at most ``history`` train pairs.
+
+In the chronological splitters (chrono, leave_last, time_cut, cold_users) a user's test
+pairs are never earlier than any of their train pairs (ties in time are broken by item id).
 
 Randomness comes from a hash of (seed, user, item), so a split is the same for a seed
 whatever the partitioning.
 """
 
 from __future__ import annotations
+
+from datetime import datetime, timezone
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -124,22 +136,106 @@ def cold_items_split(
 
 
 def is_cold(seed: int, cold_share: float, item: Column) -> Column:
-    """Whether ``item`` is one of the cold items of ``cold_items_split`` for this seed."""
+    """Whether ``item`` (or a user id) is cold for this seed: the hash of (seed, id) falls
+    below ``cold_share``."""
     return _uniform(seed, item.cast("string")) < F.lit(float(cold_share))
 
 
+def leave_last_split(
+    df: DataFrame,
+    *,
+    col_user: str = C.USER,
+    col_item: str = C.ITEM,
+    col_ts: str = C.TS,
+) -> tuple[DataFrame, DataFrame]:
+    """Per user with two or more pairs, the latest pair (ties: the largest item id) to
+    test; every other pair, and the whole history of one-pair users, to train."""
+    w = Window.partitionBy(col_user)
+    ranked = (df.withColumn("_n", F.count(F.lit(1)).over(w))
+              .withColumn("_pos", F.row_number().over(w.orderBy(F.col(col_ts).desc(), F.col(col_item).desc()))))
+    last = (F.col("_pos") == 1) & (F.col("_n") >= 2)
+    return ranked.where(~last).drop("_n", "_pos"), ranked.where(last).drop("_n", "_pos")
+
+
+def time_cut(df: DataFrame, ratio: float, *, col_ts: str = C.TS) -> datetime:
+    """The global cut of ``time_cut_split`` (naive UTC): the ``ratio`` quantile of the
+    pairs' timestamps (Spark's percentile_approx at accuracy 1e6: within a millionth of
+    the rank)."""
+    _check_ratio(ratio)
+    row = df.agg(F.percentile_approx(F.col(col_ts).cast("double"), ratio, 1_000_000).alias("q")).first()
+    if row is None or row["q"] is None:
+        raise ValueError("time_cut: no pairs to cut")
+    return datetime.fromtimestamp(row["q"], tz=timezone.utc).replace(tzinfo=None)
+
+
+def time_cut_split(
+    df: DataFrame,
+    ratio: float = 0.75,
+    *,
+    cut: datetime | str | None = None,
+    col_ts: str = C.TS,
+) -> tuple[DataFrame, DataFrame]:
+    """Pairs first seen before ``cut`` to train, the others to test; ``cut`` (naive: UTC;
+    an ISO string or a datetime) defaults to the ``ratio`` quantile of the timestamps
+    (``time_cut``), so about ``ratio`` of the pairs train. Test users need not be in
+    train: at the cut they are new users."""
+    if cut is None:
+        cut = time_cut(df, ratio, col_ts=col_ts)
+    if isinstance(cut, str):
+        cut = datetime.fromisoformat(cut)
+    if cut.tzinfo is None:
+        cut = cut.replace(tzinfo=timezone.utc)
+    # Compared as epoch seconds, so the session time zone cannot shift the cut.
+    before = F.col(col_ts).cast("double") < F.lit(cut.timestamp())
+    return df.where(before), df.where(~before)
+
+
+def cold_users_split(
+    df: DataFrame,
+    cold_share: float = 0.2,
+    seed: int = 42,
+    *,
+    history: int = 2,
+    col_user: str = C.USER,
+    col_item: str = C.ITEM,
+    col_ts: str = C.TS,
+) -> tuple[DataFrame, DataFrame]:
+    """A seeded ``cold_share`` of the users keep only their earliest ``history`` pairs in
+    train (0: none, brand-new users), the rest of their pairs go to test; every other
+    user's pairs stay in train."""
+    _check_ratio(cold_share)
+    if history < 0:
+        raise ValueError(f"cold_users: history must be 0 or more, got {history}")
+    w = Window.partitionBy(col_user).orderBy(F.col(col_ts), F.col(col_item))
+    ranked = df.withColumn("_pos", F.row_number().over(w))
+    test = is_cold(seed, cold_share, F.col(col_user)) & (F.col("_pos") > history)
+    return ranked.where(~test).drop("_pos"), ranked.where(test).drop("_pos")
+
+
+PROTOCOLS = ("random", "stratified", "chrono", "leave_last", "time_cut", "cold_items", "cold_users")
+
+
 def split(df: DataFrame, protocol: str, ratio: float = 0.75, seed: int = 42, *, cold_share: float = 0.2,
-          **cols) -> tuple[DataFrame, DataFrame]:
-    """Dispatch on ``evaluation.protocol``: random, stratified, chrono or cold_items."""
+          cold_history: int = 2, cut: datetime | str | None = None, **cols) -> tuple[DataFrame, DataFrame]:
+    """Dispatch on ``evaluation.protocol`` (one of ``PROTOCOLS``)."""
+    def only(*names):
+        return {k: v for k, v in cols.items() if k in names}
+
     if protocol == "cold_items":
-        return cold_items_split(df, cold_share, seed, **{k: v for k, v in cols.items() if k == "col_item"})
+        return cold_items_split(df, cold_share, seed, **only("col_item"))
+    if protocol == "cold_users":
+        return cold_users_split(df, cold_share, seed, history=cold_history, **cols)
     if protocol == "stratified":
         return stratified_split(df, ratio, seed, **cols)
     if protocol == "chrono":
         return chrono_split(df, ratio, **cols)
+    if protocol == "leave_last":
+        return leave_last_split(df, **only("col_user", "col_item", "col_ts"))
+    if protocol == "time_cut":
+        return time_cut_split(df, ratio, cut=cut, **only("col_ts"))
     if protocol == "random":
-        return random_split(df, ratio, seed, **{k: v for k, v in cols.items() if k != "col_ts"})
-    raise ValueError(f"evaluation.protocol: unknown protocol {protocol!r}; known: random, stratified, chrono, cold_items")
+        return random_split(df, ratio, seed, **only("col_user", "col_item"))
+    raise ValueError(f"evaluation.protocol: unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
 
 
 def _check_ratio(ratio: float) -> None:
