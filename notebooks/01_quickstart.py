@@ -40,6 +40,18 @@ print(format_summary(result["metrics"]))
 
 # COMMAND ----------
 
+# MAGIC %md The run's report (one self-contained HTML page): shown inline on Databricks,
+# MAGIC its path printed elsewhere (open it in a browser).
+
+# COMMAND ----------
+
+try:
+    displayHTML(open(result["report"], encoding="utf-8").read())  # noqa: F821  (Databricks)
+except NameError:
+    print("report:", result["report"])
+
+# COMMAND ----------
+
 from socialrec.storage import Storage
 
 storage = Storage(cfg.storage.root, cfg.storage.catalog)

@@ -181,6 +181,29 @@ def test_evaluate_runs_the_ablation_over_seeds(spark, cfg, first_run, tmp_path):
     assert missing_features(spark, Storage(str(tmp_path / "empty")), ev) == ["ingest", "tokenize", "word2vec"]
 
 
+def test_other_protocols_end_to_end(spark, cfg, first_run):
+    """leave_last, time_cut and cold_users through split -> recommend -> evaluate."""
+    storage = Storage(cfg.storage.root)
+    for protocol in ("leave_last", "time_cut", "cold_users"):
+        one = load_config([CONF_DIR / "base.yaml", CONF_DIR / "env" / "test.yaml"],
+                          [f"storage.root={cfg.storage.root}", "evaluation.k=[10]", f"evaluation.protocol={protocol}",
+                           "evaluation.models=[popularity]", "evaluation.segments=[all]", "report.enabled=false"])
+        out = run_stage(spark, one, "evaluate", run_id=f"run-{protocol}")
+        parts = storage.read(spark, "splits").where(f"split = '{protocol}' and seed = 42")
+        train, test = parts.where("part = 'train'"), parts.where("part = 'test'")
+        m = {r.metric: r for r in storage.read(spark, "metrics").where(f"run_id = 'run-{protocol}'").collect()}
+        assert m["ndcg"].n_users > 0 and 0 < m["ndcg"].value < 1, protocol
+        if protocol == "leave_last":  # one test pair per user: recall@k is the hit rate
+            assert test.groupBy("user_id").count().where("count != 1").count() == 0
+            assert m["recall"].value == pytest.approx(m["hit_rate"].value)
+        elif protocol == "time_cut":
+            assert train.agg(F.max("ts")).first()[0] < test.agg(F.min("ts")).first()[0]
+            assert 0.6 < out["split"]["train"] / (out["split"]["train"] + out["split"]["test"]) < 0.9
+        else:  # every test user is a cold user with at most cold_history (2) train pairs
+            history = test.select("user_id").distinct().join(train, "user_id", "left").groupBy("user_id").count()
+            assert history.where("count > 2").count() == 0 and history.count() == m["ndcg"].n_users
+
+
 def test_cold_items_protocol(spark, cfg, first_run):
     """Every model ranks only the cold items, the whole cold set per user (so AUC is
     exact); ALS ranks them through the bridge; the hybrid learns on a cold validation split."""

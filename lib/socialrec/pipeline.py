@@ -734,7 +734,7 @@ def missing_features(spark: SparkSession, storage: Storage, cfg: Config) -> list
     """The feature stages ``evaluate`` must run first: ingest when the dataset has no
     interactions, tokenize/word2vec when a model needs Word2Vec item vectors that are not
     there, embed when a model needs transformer embeddings of items that lack one."""
-    ds, ev = cfg.dataset.name, cfg.evaluation
+    ds = cfg.dataset.name
     needed = []
     if not _has_rows(storage.read(spark, INTERACTIONS, ds)):
         return ["ingest", "tokenize", "word2vec", "embed"] if _needs(cfg, "transformer") else \
@@ -748,7 +748,6 @@ def missing_features(spark: SparkSession, storage: Storage, cfg: Config) -> list
         missing = storage.read(spark, ITEMS, ds).select(C.ITEM).join(emb.select(C.ITEM), C.ITEM, "left_anti")
         if _has_rows(missing):
             needed.append("embed")
-    del ev
     return needed
 
 
