@@ -204,17 +204,24 @@ def beyond_accuracy(
         per_user = per_user.join(nov, col_user, "left")
     if "diversity" in metrics and item_vectors is not None:
         norm = F.sqrt(F.aggregate(F.col("_v"), F.lit(0.0), lambda acc, x: acc + x * x))
-        unit = (item_vectors.select(col_item, F.col(item_vectors.columns[1]).cast("array<double>").alias("_v"))
-                .where(F.col("_v").isNotNull()).withColumn("_norm", norm).where(F.col("_norm") > 0)
-                .select(col_item, F.transform("_v", lambda x: x / F.col("_norm")).alias("_v")))
-        lists = top.join(unit, col_item, "inner")
-        a, b = lists.alias("a"), lists.alias("b")
-        cos = F.aggregate(F.zip_with(F.col("a._v"), F.col("b._v"), lambda x, y: x * y), F.lit(0.0),
-                          lambda acc, x: acc + x)
-        pairs = (a.join(b, (F.col(f"a.{col_user}") == F.col(f"b.{col_user}")) & (F.col("a._r") < F.col("b._r")))
-                 .select(F.col(f"a.{col_user}").alias(col_user), F.col("b._r").alias("_r"), (1.0 - cos).alias("_d")))
-        div = pairs.groupBy(col_user).agg(*[F.avg(F.when(F.col("_r") <= kk, F.col("_d"))).alias(f"_div{kk}")
-                                            for kk in ks])
+        vecs = (item_vectors.select(col_item, F.col(item_vectors.columns[1]).cast("array<double>").alias("_v"))
+                .where(F.col("_v").isNotNull()).withColumn("_norm", norm).where(F.col("_norm") > 0))
+        # For unit vectors u, sum_{i<j} cos(u_i, u_j) = (|S|^2 - n) / 2 with S their sum, so
+        # the mean pairwise cosine of a list needs only the per-user sums S at each k
+        # (n * dim work per user, not n^2 / 2 * dim over the pairs). Each element is
+        # divided by its vector's norm after the explode: a norm referenced inside a
+        # transform() lambda is inlined by the optimizer and recomputed per element.
+        lists = top.join(vecs, col_item, "inner")
+        dims = lists.select(col_user, "_r", "_norm", F.posexplode("_v").alias("_d", "_x"))
+        unit_x = F.col("_x") / F.col("_norm")
+        sums = dims.groupBy(col_user, "_d").agg(*[F.sum(F.when(F.col("_r") <= kk, unit_x)).alias(f"_s{kk}")
+                                                 for kk in ks])
+        sq = sums.groupBy(col_user).agg(*[F.sum(F.col(f"_s{kk}") * F.col(f"_s{kk}")).alias(f"_q{kk}") for kk in ks])
+        n = lists.groupBy(col_user).agg(*[F.sum(F.when(F.col("_r") <= kk, 1).otherwise(0)).alias(f"_c{kk}")
+                                          for kk in ks])
+        div = n.join(sq, col_user, "left").select(col_user, *[
+            F.when(F.col(f"_c{kk}") >= 2, 1.0 - (F.col(f"_q{kk}") - F.col(f"_c{kk}"))
+                   / (F.col(f"_c{kk}") * (F.col(f"_c{kk}") - 1))).alias(f"_div{kk}") for kk in ks])
         per_user = per_user.join(div, col_user, "left")
     grouped = users.join(top, col_user, "inner")  # (group, user, item, rank): coverage
     user_level = users.join(per_user, col_user, "inner")  # (group, user, per-user values)

@@ -645,6 +645,9 @@ def evaluate_stage(
                 .withColumn(C.SPLIT, F.lit(protocol))
                 .withColumn(C.SEED, F.lit(seed))
             )
+            # Collected (segments x metrics x k rows): Delta's MERGE scans its source twice,
+            # and this source is the whole metric computation.
+            m = spark.createDataFrame(m.collect(), m.schema)
             storage.merge(m, METRICS, scope={C.RUN_ID: run_id, C.MODEL: model, C.SPLIT: protocol, C.SEED: seed})
     finally:
         for df in release:
