@@ -19,7 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from socialrec import columns as C
-from socialrec.config import ALSConfig, Config, ContentConfig, HybridConfig, DatasetConfig, EmbedConfig, TokenizeConfig, Word2VecConfig
+from socialrec.config import SEGMENT_NAMES, ALSConfig, Config, ContentConfig, HybridConfig, DatasetConfig, EmbedConfig, TokenizeConfig, Word2VecConfig
 from socialrec.content import recommend_by_content
 from socialrec.embed import EmbedSettings, content_hash, embedding_column, embedding_text
 from socialrec.ingest import validate
@@ -531,9 +531,6 @@ def recommend_stage(
     return counts
 
 
-SEGMENTS = ("all", "cold_items", "light_users", "with_friends")
-
-
 def evaluation_segments(spark: SparkSession, storage: Storage, *, dataset: str, train: DataFrame, test: DataFrame,
                         segments: list[str], light_share: float = 0.25) -> tuple[DataFrame, dict[str, str]]:
     """The test pairs of each segment, rows (segment, user, item), and what defined them:
@@ -567,7 +564,7 @@ def evaluation_segments(spark: SparkSession, storage: Storage, *, dataset: str, 
             social = storage.read(spark, EDGES, dataset).select(F.col(C.SRC).alias(C.USER)).distinct()
             parts.append(seg(name, test.join(social, C.USER, "left_semi")))
         else:
-            raise ValueError(f"evaluation.segments: unknown segment {name!r}; known: {', '.join(SEGMENTS)}")
+            raise ValueError(f"evaluation.segments: unknown segment {name!r}; known: {', '.join(SEGMENT_NAMES)}")
     out = parts[0]
     for p in parts[1:]:
         out = out.unionByName(p)
@@ -622,7 +619,7 @@ def evaluate_stage(
                 v = _stored_vectors(spark, storage, dataset=dataset, kind=kind, embed_model=embed_model,
                                     w2v_engine=w2v_engine, w2v_variant="mean").select(C.ITEM, "vector")
                 if v.where(F.col("vector").isNotNull()).limit(1).count():
-                    vectors = v.where(F.col("vector").isNotNull()).cache()  # joined twice per model
+                    vectors = v.where(F.col("vector").isNotNull()).cache()  # joined once per model
                     release.append(vectors)
                     info["diversity.vectors"] = embed_model if kind == "transformer" else f"w2v-{w2v_engine}-mean"
                     break
@@ -674,18 +671,13 @@ def summarise_seeds(spark: SparkSession, storage: Storage, *, run_id: str, proto
 # --------------------------------------------------------------------------- runner
 
 
-def _summary_rows(rows: list[dict]) -> list[dict]:
-    """The rows a summary shows: the over-seeds summary rows when there are any, else the
-    (single) seed's rows."""
-    summary = [r for r in rows if r.get("seed") is None and r.get("n_seeds")]
-    return summary or rows
-
-
 def format_summary(rows: list[dict], segment: str = "all") -> str:
     """A plain-text table for one segment: one line per model and k, one column per
     metric (auc, which has no k, repeated on each of the model's lines); with repeats
     over seeds, mean ± standard deviation. Then, for the other segments, nDCG per model."""
-    rows = _summary_rows(rows)
+    from socialrec.report import shown_rows
+
+    rows = shown_rows(rows)
     seg_rows = [r for r in rows if r.get("segment", "all") == segment]
     if not seg_rows:
         return "(no metrics)"
