@@ -180,7 +180,7 @@ def beyond_accuracy(
     with ``n_train_users``); ``item_vectors`` (item, vector) embeds items (diversity).
     Per-user values are computed once and then averaged per group."""
     ks = sorted(set(int(x) for x in k))
-    metrics = [m for m in metrics]
+    metrics = list(metrics)
     unknown = [m for m in metrics if m not in BEYOND]
     if unknown or not ks or ks[0] < 1:
         raise ValueError(f"beyond_accuracy: bad metrics {unknown} or k {ks}")
@@ -241,9 +241,12 @@ def beyond_accuracy(
             uaggs += [F.avg(f"_div{kk}").alias(f"diversity@{kk}"), F.count(f"_div{kk}").alias(f"_nd{kk}")]
             names.append(("diversity", kk, f"_nd{kk}"))
     ua = user_level.groupBy(*by).agg(*uaggs) if uaggs else None
-    wide = cov if ua is None else ua if cov is None else cov.join(ua, by, "full") if by else cov.crossJoin(ua)
-    if wide is None:
+    if cov is None and ua is None:
         raise ValueError("beyond_accuracy: nothing to compute (diversity needs item_vectors)")
+    if cov is None or ua is None:
+        wide = cov if ua is None else ua
+    else:  # one row per group on each side (a single row each without groups)
+        wide = cov.join(ua, by, "full") if by else cov.crossJoin(ua)
     stack = F.explode(F.array(*[
         F.struct(F.lit(name).alias(C.METRIC), F.lit(kk).alias(C.K),
                  F.col(f"`{name}@{kk}`").alias(C.VALUE), F.col(n).cast("long").alias("n_users"))
