@@ -23,11 +23,13 @@ from socialrec.pipeline import format_summary, run_stage
 log = logging.getLogger("socialrec")
 
 COMMANDS = {
-    "run": "the whole pipeline: ingest, tokenize, word2vec, embed, then split, recommend, evaluate per seed, report",
+    "run": "the whole pipeline: ingest, tokenize, word2vec, embed, graph, then split, recommend, evaluate per seed, "
+           "report",
     "ingest": "load the dataset into the canonical Delta tables (bad rows to rejects)",
     "tokenize": "tokenise item text into the tokens table (tokenize.engine)",
     "word2vec": "train word vectors and item vectors (word2vec.engine) on the tokens",
     "embed": "transformer embeddings of item text into item_embeddings (only new or changed text)",
+    "graph": "node embeddings from random walks over the edges, and neighbour-aggregated user_profiles",
     "split": "split interactions into train/test by evaluation.protocol",
     "recommend": "top-k recommendations per user for each evaluation.models entry",
     "evaluate": "the ablation runner: every evaluation.models entry on the same split(s), metrics per segment "
@@ -131,6 +133,11 @@ def main(argv: list[str] | None = None) -> int:
         rate = f" at {e['texts_per_s']:,.0f} texts/s" if e["texts_per_s"] else ""
         print(f"  embed ({cfg.embed.model}): {e['items']:,} item vectors, {e['embedded']:,} embedded now{rate}, "
               f"{e['kept']:,} unchanged, {e['no_text']:,} items without text")
+    if "graph" in result:
+        g = result["graph"]
+        profiles = ", ".join(f"{k} {v:,}" for k, v in sorted(g["profiles"].items())) or "none"
+        print(f"  graph: {g['edges']:,} edges ({'directed' if cfg.graph.directed else 'both ways'}), "
+              f"{g['nodes']:,} node vectors, {g['users_without_vector']:,} users without one; profiles: {profiles}")
     if "split" in result:
         ev = cfg.evaluation
         share = {"cold_items": f"cold share {ev.cold_share}", "leave_last": "last pair per user",

@@ -148,7 +148,8 @@ class EvaluationConfig:
         default_factory=lambda: ["precision", "recall", "ndcg", "map", "mrr", "hit_rate",
                                  "coverage", "novelty", "diversity"]
     )
-    segments: list[str] = field(default_factory=lambda: ["all", "cold_items", "light_users", "with_friends"])
+    segments: list[str] = field(default_factory=lambda: ["all", "cold_items", "light_users", "with_friends",
+                                                         "light_with_friends"])
     light_users: float = 0.25  # light_users segment: this quantile of test users' train-pair counts and below
     repeats: int = 1  # seeds evaluated: seed, seed + 1, ...; summary rows carry mean and std
 
@@ -228,10 +229,32 @@ class HybridConfig:
     candidates: int = 50  # top-N unseen items taken from each source (ALS, transformer, Word2Vec, popular)
     val_ratio: float = 0.8  # share of each user's train pairs the components are fitted on to train the ranker
     objective: str = "listwise"  # listwise (validation nDCG, coordinate ascent) | pairwise | pointwise (logistic)
-    blend: list[str] = field(default_factory=lambda: ["als_z", "transformer_z", "w2v_z"])
+    blend: list[str] = field(default_factory=lambda: ["als_z", "transformer_z", "w2v_z", "social_z", "graph_z",
+                                                      "profile_z"])
     reg: float = 0.0  # the ranker's L2 regularisation
     min_gain: float = 0.002  # listwise: a weight change is kept only if validation nDCG rises by more
     seed: int = 42
+
+
+@dataclass
+class GraphConfig:
+    directed: bool = False  # false: every edge also counts in reverse (friendship, reply ties)
+    weighted: bool = True  # false: every edge weighs 1
+    walk_length: int = 20  # nodes per walk
+    walks_per_node: int = 10
+    p: float = 1.0  # node2vec return parameter (small: walks go back)
+    q: float = 1.0  # node2vec in-out parameter (small: walks move out, large: stay local)
+    vector_size: int = 64
+    window: int = 5
+    max_iter: int = 5
+    engine: str = "spark"  # Word2Vec engine over the walks: spark | gensim
+    partitions: int = 1  # Spark Word2Vec partitions (1: bit-identical reruns)
+    max_edges: int = 50_000_000  # largest graph whose adjacency is broadcast for the walks
+    seed: int = 42
+    hops: int = 1  # neighbour aggregation rounds for user_profiles (source social)
+    attention: float = 0.0  # beta: neighbour weights x exp(beta * cos(own profiles)); 0: edge weights only
+    social_candidates: int = 500  # friends' items kept per user (social proof features; the source takes the top N)
+    recent_days: float | None = None  # social candidates: only friends' pairs this recent; null: all
 
 
 @dataclass
@@ -264,6 +287,7 @@ class Config:
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     als: ALSConfig = field(default_factory=ALSConfig)
     hybrid: HybridConfig = field(default_factory=HybridConfig)
+    graph: GraphConfig = field(default_factory=GraphConfig)
     content: ContentConfig = field(default_factory=ContentConfig)
     recommend: RecommendConfig = field(default_factory=RecommendConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
@@ -280,11 +304,13 @@ class Config:
 # The same tuple as socialrec.split.PROTOCOLS (a test checks), kept here so config needs no pyspark.
 PROTOCOLS = ("random", "stratified", "chrono", "leave_last", "time_cut", "cold_items", "cold_users")
 METRIC_NAMES = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "auc", "coverage", "novelty", "diversity")
-SEGMENT_NAMES = ("all", "cold_items", "light_users", "with_friends")
+SEGMENT_NAMES = ("all", "cold_items", "light_users", "with_friends", "light_with_friends")
 # hybrid-no-<signal>: the hybrid without one signal (its candidates and features), the ablation rows.
 HYBRID_SIGNALS = ("als", "transformer", "w2v", "popular")
+# hybrid-social: the hybrid plus the social signals (friends' items, node embeddings,
+# neighbour-aggregated profiles); social: friends' items alone.
 MODELS = ("popularity", "als", "w2v_content", "transformer_content", "hybrid",
-          *(f"hybrid-no-{s}" for s in HYBRID_SIGNALS))
+          *(f"hybrid-no-{s}" for s in HYBRID_SIGNALS), "hybrid-social", "social")
 DATASETS = ("synthetic", "movielens-100k", "movielens-latest", "lastfm-hetrec", "stackexchange", "files")
 FILE_TABLES = ("users", "items", "interactions", "edges")
 FILE_FORMATS = ("csv", "json", "parquet")
@@ -566,6 +592,22 @@ def validate(cfg: Config) -> None:
         v = getattr(e, name)
         if v is not None and v < 1:
             bad(f"embed.{name}", f"must be at least 1, got {v}")
+    g = cfg.graph
+    for name in ("walk_length", "walks_per_node", "vector_size", "window", "max_iter", "partitions", "max_edges",
+                 "hops", "social_candidates"):
+        if getattr(g, name) < 1:
+            bad(f"graph.{name}", f"must be at least 1, got {getattr(g, name)}")
+    if g.walk_length < 2:
+        bad("graph.walk_length", f"must be at least 2 (a walk of one node has no context), got {g.walk_length}")
+    for name in ("p", "q"):
+        if getattr(g, name) <= 0:
+            bad(f"graph.{name}", f"must be positive, got {getattr(g, name)}")
+    if g.attention < 0:
+        bad("graph.attention", f"must be 0 or more, got {g.attention}")
+    if g.engine not in ("spark", "gensim"):
+        bad("graph.engine", f"{g.engine!r} is not one of spark, gensim")
+    if g.recent_days is not None and g.recent_days <= 0:
+        bad("graph.recent_days", f"must be positive (or null for all), got {g.recent_days}")
     if cfg.spark.shuffle_partitions < 1:
         bad("spark.shuffle_partitions", "must be at least 1")
     if cfg.jars.mode not in JAR_MODES:

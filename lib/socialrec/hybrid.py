@@ -41,12 +41,25 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from socialrec import columns as C
-from socialrec.retrieval import aligned, candidate_rows, catalogue, centre, topk_block, users_per_block
+from socialrec.retrieval import (
+    aligned,
+    candidate_rows,
+    catalogue,
+    centre,
+    topk_block,
+    unit_rows,
+    users_per_block,
+    vectors_frame,
+)
 
 log = logging.getLogger(__name__)
 
-FEATURES = ("als", "transformer", "w2v", "als_z", "transformer_z", "w2v_z", "popularity_z", "rr_als", "rr_transformer", "rr_w2v", "rr_popular", "popularity",
-            "recency", "age", "activity")
+FEATURES = ("als", "transformer", "w2v", "als_z", "transformer_z", "w2v_z", "popularity_z", "rr_als", "rr_transformer",
+            "rr_w2v", "rr_popular", "popularity", "recency", "age", "activity",
+            # the social signal (model hybrid-social; zero elsewhere)
+            "social", "social_z", "rr_social", "social_recency", "graph", "graph_z", "rr_graph",
+            "profile", "profile_z", "rr_profile")
+SOCIAL_FEATURES = FEATURES[FEATURES.index("social"):]
 CAND_SCHEMA = ("user_id string, item_id string, " + ", ".join(f"{f} double" for f in FEATURES)
                + ", similar_to string, label double")
 
@@ -63,12 +76,15 @@ class Catalogue:
     age_days: np.ndarray  # days since the item was posted (large if unknown)
     allowed: np.ndarray | None = None  # rows that may be recommended (cold-start protocol); None: all
     popular: bool = True  # whether popularity proposes candidates and feeds features (off: the ablation)
+    graph: np.ndarray | None = None  # items in node-embedding space: unit mean of their train users' node vectors
 
 
 def build_catalogue(train: DataFrame, items: DataFrame, *, als_items: DataFrame | None, content: dict,
-                    allowed: list[str] | None = None, popular: bool = True) -> Catalogue:
+                    allowed: list[str] | None = None, popular: bool = True,
+                    graph_items: DataFrame | None = None) -> Catalogue:
     """Driver-side item arrays (bounded by the catalogue size). ``allowed``: the only
-    items that may be recommended (None: all); ``popular`` false leaves popularity out."""
+    items that may be recommended (None: all); ``popular`` false leaves popularity out;
+    ``graph_items`` (item_id, vector): items in node-embedding space (the social signal)."""
     t_ref = train.agg(F.max(C.TS)).first()[0]  # one value: "now" for recency and age
     stats = items.select(C.ITEM, C.CREATED_AT).join(
         train.groupBy(C.ITEM).agg(F.countDistinct(C.USER).alias("n"), F.max(C.TS).alias("last")), C.ITEM, "left")
@@ -86,17 +102,27 @@ def build_catalogue(train: DataFrame, items: DataFrame, *, als_items: DataFrame 
     if als_items is not None:
         vid, m = catalogue(als_items, C.ITEM)
         als = aligned(ids, vid, m)
+    graph = None
+    if graph_items is not None:
+        vid, m = catalogue(graph_items, C.ITEM)
+        graph = unit_rows(aligned(ids, vid, m)) if len(vid) else None
     pop = pdf["n"].to_numpy(dtype=np.float64)
     return Catalogue(ids=ids, als=als, content=mats, popularity=pop if popular else np.zeros_like(pop),
                      recency_days=np.maximum(pdf["rec"].to_numpy(dtype=np.float64), 0.0),
                      age_days=np.maximum(pdf["age"].to_numpy(dtype=np.float64), 0.0),
-                     allowed=candidate_rows(ids, allowed), popular=popular)
+                     allowed=candidate_rows(ids, allowed), popular=popular, graph=graph)
 
 
 def candidates(train: DataFrame, cat: Catalogue, *, als_users: DataFrame | None, n_per_source: int = 50,
-               truth: DataFrame | None = None, block_cells: int = 1 << 24) -> DataFrame:
+               truth: DataFrame | None = None, block_cells: int = 1 << 24,
+               social: DataFrame | None = None) -> DataFrame:
     """Candidate rows with features (``CAND_SCHEMA``); ``label`` is 1.0 where the pair is
-    in ``truth`` (user, item), else 0.0 (null without truth)."""
+    in ``truth`` (user, item), else 0.0 (null without truth).
+
+    ``social`` (the social signal; ``social_inputs``): per user_id, ``node`` (their node
+    embedding), ``profile`` (their neighbour-aggregated profile, in the transformer
+    space) and ``friends`` (array of (item, n, days): items the people they follow
+    engaged with, how many did, days since the latest)."""
     spark = train.sparkSession
     b_cat = spark.sparkContext.broadcast(cat)
     users = train.groupBy(F.col(C.USER).alias("user_id")).agg(
@@ -112,6 +138,13 @@ def candidates(train: DataFrame, cat: Catalogue, *, als_users: DataFrame | None,
             F.collect_list(F.col(C.ITEM).cast("string")).alias("truth")), "user_id", "left")
     else:
         users = users.withColumn("truth", F.lit(None).cast("array<string>"))
+    if social is not None:
+        users = users.join(social.select(F.col(C.USER).alias("user_id"), "node", "profile", "friends"),
+                           "user_id", "left")
+    else:
+        users = (users.withColumn("node", F.lit(None).cast("array<float>"))
+                 .withColumn("profile", F.lit(None).cast("array<float>"))
+                 .withColumn("friends", F.lit(None).cast("array<struct<item:string,n:double,days:double>>")))
     labelled = truth is not None
 
     def gen(batches):
@@ -153,6 +186,15 @@ def _gen_block(block: pd.DataFrame, c: Catalogue, index: dict, pop_score: np.nda
     if c.popular:
         lists["popular"] = topk_block(np.ones((n_users, 1), np.float32), seen, pop_score[:, None], n,
                                       candidates=c.allowed)
+    social = _social_block(block, c, index, seen, n)
+    for name in ("graph", "profile"):
+        if name in social:
+            P, m = social[name]
+            found = topk_block(P, seen, m, n, candidates=c.allowed)
+            empty = (np.zeros(0, np.int64), np.zeros(0, np.float32))
+            lists[name] = [found[r] if P[r].any() else empty for r in range(n_users)]  # no vector: no list
+    if social.get("friends") is not None:
+        lists["social"] = social["friends_top"]
     rows = []
     for r, user in enumerate(block["user_id"]):
         rr = {}
@@ -180,7 +222,17 @@ def _gen_block(block: pd.DataFrame, c: Catalogue, index: dict, pop_score: np.nda
         activity = float(np.log1p(len(idx)))
         z = {}
         feats["popularity"] = np.log1p(c.popularity[cand])
-        for name in ("als", "transformer", "w2v", "popularity"):  # relative to this user's other candidates
+        for name in ("graph", "profile"):
+            if name in social:
+                P, m = social[name]
+                feats[name] = m[cand] @ P[r]
+            else:
+                feats[name] = np.zeros(len(cand), np.float32)
+        friends = social["friends"][r] if social.get("friends") is not None else {}
+        feats["social"] = np.log1p(np.array([friends.get(int(i), (0.0, 0.0))[0] for i in cand], dtype=np.float64))
+        social_recency = np.log1p(np.array([friends.get(int(i), (0.0, 3650.0))[1] for i in cand], dtype=np.float64))
+        for name in ("als", "transformer", "w2v", "popularity", "social", "graph", "profile"):  # relative to
+            # this user's other candidates
             f = feats[name].astype(np.float64)
             sd = f.std()
             z[name] = (f - f.mean()) / sd if sd > 0 else np.zeros(len(f))
@@ -190,9 +242,95 @@ def _gen_block(block: pd.DataFrame, c: Catalogue, index: dict, pop_score: np.nda
                          float(z["als"][j]), float(z["transformer"][j]), float(z["w2v"][j]), float(z["popularity"][j]),
                          src.get("als", 0.0), src.get("transformer", 0.0), src.get("w2v", 0.0),
                          src.get("popular", 0.0), float(np.log1p(c.popularity[i])), float(np.log1p(c.recency_days[i])),
-                         float(np.log1p(c.age_days[i])), activity, similar[j],
+                         float(np.log1p(c.age_days[i])), activity,
+                         float(feats["social"][j]), float(z["social"][j]), src.get("social", 0.0),
+                         float(social_recency[j]), float(feats["graph"][j]), float(z["graph"][j]),
+                         src.get("graph", 0.0), float(feats["profile"][j]), float(z["profile"][j]),
+                         src.get("profile", 0.0), similar[j],
                          (1.0 if c.ids[i] in truth else 0.0) if labelled else None))
     return pd.DataFrame(rows, columns=["user_id", "item_id", *FEATURES, "similar_to", "label"])
+
+
+def social_inputs(part: DataFrame, graph: DataFrame, cat: Catalogue, *, nodes: DataFrame | None,
+                  hops: int = 1, attention: float = 0.0, limit: int = 500,
+                  recent_days: float | None = None) -> DataFrame:
+    """The social signal for ``candidates`` from the pairs of ``part`` and the graph
+    (src, dst, weight): per user, their node vector (``nodes``: user_id, vector), their
+    neighbour-aggregated profile (``socialrec.graph.aggregate_profiles`` over history
+    profiles built from the catalogue's centred transformer vectors, so profiles and
+    items share one space) and their friends' items with counts and ages in days. Sets
+    ``cat.graph``: each item as the unit pair-weighted mean of its users' node vectors."""
+    from pyspark.ml.functions import array_to_vector, vector_to_array
+    from pyspark.ml.stat import Summarizer
+
+    from socialrec import graph as G
+
+    spark = part.sparkSession
+    out = part.select(C.USER).distinct()
+    if nodes is not None:
+        nv = nodes.select(C.USER, F.col("vector").alias("node"))
+        iv = (part.select(C.USER, C.ITEM, F.col(C.WEIGHT).cast("double").alias("_w")).where(F.col("_w") > 0)
+              .join(nv, C.USER)
+              .groupBy(C.ITEM).agg(Summarizer.mean(array_to_vector("node"), F.col("_w")).alias("_m"))
+              .select(C.ITEM, vector_to_array("_m", "float32").alias("vector")))
+        vid, m = catalogue(iv, C.ITEM)
+        cat.graph = unit_rows(aligned(cat.ids, vid, m)) if len(vid) else None
+        out = out.join(nv, C.USER, "left")
+    else:
+        out = out.withColumn("node", F.lit(None).cast("array<float>"))
+    if "transformer" in cat.content:
+        m = cat.content["transformer"]
+        keep = m.any(axis=1)
+        items = vectors_frame(spark, cat.ids[keep], m[keep])  # the catalogue's centred vectors
+        own = G.history_profiles(part, items)
+        prof = G.aggregate_profiles(own, graph, hops=hops, attention=attention)
+        out = out.join(prof.select(C.USER, F.col("vector").alias("profile")), C.USER, "left")
+    else:
+        out = out.withColumn("profile", F.lit(None).cast("array<float>"))
+    t_ref = part.agg(F.max(F.unix_micros(C.TS))).first()[0]  # one value: "now" for the friends' recency
+    fr = G.social_items(part, graph, limit=limit, recent_days=recent_days)
+    fr = fr.groupBy(C.USER).agg(F.collect_list(F.struct(
+        F.col(C.ITEM).cast("string").alias("item"), F.col("n_people").cast("double").alias("n"),
+        F.greatest(F.lit(0.0), (F.lit(t_ref) - F.unix_micros("last")) / F.lit(86400e6)).alias("days"))).alias("friends"))
+    return out.join(fr, C.USER, "left")
+
+
+def _social_block(block: pd.DataFrame, c: Catalogue, index: dict, seen: list, n: int) -> dict:
+    """The social signal's inputs for a block of users: ``graph`` / ``profile`` as
+    (user matrix, item matrix) for retrieval and features, ``friends`` as one dict per
+    user (item row -> (people, days)) and ``friends_top`` their top-n item rows (by
+    people, then recency, then item id), restricted to the allowed items."""
+    out: dict = {}
+    n_users = len(block)
+    if c.graph is not None and block["node"].notna().any():
+        P = np.zeros((n_users, c.graph.shape[1]), dtype=np.float32)
+        for r, v in enumerate(block["node"]):
+            if v is not None and len(v) == c.graph.shape[1]:
+                P[r] = np.asarray(v, dtype=np.float32)
+        out["graph"] = (unit_rows(P), c.graph)
+    if "transformer" in c.content and block["profile"].notna().any():
+        m = c.content["transformer"]
+        P = np.zeros((n_users, m.shape[1]), dtype=np.float32)
+        for r, v in enumerate(block["profile"]):
+            if v is not None and len(v) == m.shape[1]:
+                P[r] = np.asarray(v, dtype=np.float32)
+        out["profile"] = (unit_rows(P), m)
+    if block["friends"].notna().any():
+        allowed = None if c.allowed is None else set(c.allowed.tolist())
+        dicts, tops = [], []
+        for r, fr in enumerate(block["friends"]):
+            d = {}
+            for x in (fr if fr is not None else []):
+                i = index.get(x["item"])
+                if i is not None:
+                    d[i] = (float(x["n"]), float(x["days"]))
+            dicts.append(d)
+            own = set(seen[r].tolist())
+            rows = sorted((i for i in d if i not in own and (allowed is None or i in allowed)),
+                          key=lambda i: (-d[i][0], d[i][1], i))[:n]
+            tops.append((np.array(rows, dtype=np.int64), None))
+        out["friends"], out["friends_top"] = dicts, tops
+    return out
 
 
 def train_ranker(cands: DataFrame, *, objective: str = "pairwise", reg: float = 0.0, max_iter: int = 100,
@@ -234,6 +372,9 @@ def train_ranker(cands: DataFrame, *, objective: str = "pairwise", reg: float = 
 
 
 BLEND = ("als_z", "transformer_z", "w2v_z", "popularity_z")
+# Which signal each blend feature belongs to (a left-out signal's features are not searched).
+SIGNAL_OF = {"als_z": "als", "transformer_z": "transformer", "w2v_z": "w2v", "popularity_z": "popular",
+             "social_z": "social", "graph_z": "social", "profile_z": "social"}
 STEPS = (-0.5, -0.25, -0.1, 0.1, 0.25, 0.5, 1.0)
 
 
@@ -286,6 +427,9 @@ EXPLAIN = {
     "transformer": "similar to {similar_to}, which you engaged with",
     "w2v": "similar to {similar_to}, which you engaged with (shared words)",
     "popular": "popular: {n} people engaged with this",
+    "social": "{people} people you follow engaged with this",
+    "graph": "popular with people close to you in the network",
+    "profile": "matches what you and the people you follow engage with",
 }
 
 
@@ -293,7 +437,9 @@ def rank_with(weights: dict, cands: DataFrame, k: int) -> DataFrame:
     """Top-k per user by the linear score sum(w_f * x_f), with each signal's contribution
     in ``components`` and an explanation naming the signal that contributed most."""
     groups = {"als": ("als", "als_z", "rr_als"), "transformer": ("transformer", "transformer_z", "rr_transformer"),
-              "w2v": ("w2v", "w2v_z", "rr_w2v"), "popular": ("rr_popular", "popularity", "popularity_z", "recency", "age")}
+              "w2v": ("w2v", "w2v_z", "rr_w2v"), "popular": ("rr_popular", "popularity", "popularity_z", "recency", "age"),
+              "social": ("social", "social_z", "rr_social", "social_recency"), "graph": ("graph", "graph_z", "rr_graph"),
+              "profile": ("profile", "profile_z", "rr_profile")}
     contrib = {g: _score({f: weights.get(f, 0.0) for f in fs}) for g, fs in groups.items()}
     scored = cands.withColumn("p", _score(weights))
     w = Window.partitionBy("user_id").orderBy(F.desc("p"), F.asc("item_id"))
@@ -301,11 +447,15 @@ def rank_with(weights: dict, cands: DataFrame, k: int) -> DataFrame:
     comp = F.create_map(*[x for g in groups for x in (F.lit(g), contrib[g])], F.lit("ranker"), F.col("p"))
     best = F.greatest(*[contrib[g] for g in groups])
     n_people = F.round(F.expm1("popularity")).cast("long").cast("string")
+    n_friends = F.round(F.expm1("social")).cast("long").cast("string")
+    usable = {"transformer": F.col("similar_to").isNotNull(), "w2v": F.col("similar_to").isNotNull(),
+              "social": F.col("social") > 0}  # a friend count of 0 explains nothing
     explanation = F.coalesce(*[
-        F.when((contrib[g] == best) & (F.col("similar_to").isNotNull() if g in ("transformer", "w2v") else F.lit(True)),
+        F.when((contrib[g] == best) & usable.get(g, F.lit(True)),
                F.lit(EXPLAIN[g]) if "{" not in EXPLAIN[g] else
-               F.replace(F.replace(F.lit(EXPLAIN[g]), F.lit("{similar_to}"), F.coalesce("similar_to", F.lit(""))),
-                         F.lit("{n}"), n_people))
+               F.replace(F.replace(F.replace(F.lit(EXPLAIN[g]), F.lit("{similar_to}"),
+                                             F.coalesce("similar_to", F.lit(""))),
+                                   F.lit("{n}"), n_people), F.lit("{people}"), n_friends))
         for g in groups], F.lit(EXPLAIN["als"]))
     return top.select(F.col("user_id").alias(C.USER), F.col("item_id").alias(C.ITEM), F.col("rank").cast("int"),
                       F.col("p").alias(C.SCORE), comp.alias("components"), explanation.alias("explanation"))

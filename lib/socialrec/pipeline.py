@@ -19,7 +19,18 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from socialrec import columns as C
-from socialrec.config import SEGMENT_NAMES, ALSConfig, Config, ContentConfig, HybridConfig, DatasetConfig, EmbedConfig, TokenizeConfig, Word2VecConfig
+from socialrec.config import (
+    SEGMENT_NAMES,
+    ALSConfig,
+    Config,
+    ContentConfig,
+    DatasetConfig,
+    EmbedConfig,
+    GraphConfig,
+    HybridConfig,
+    TokenizeConfig,
+    Word2VecConfig,
+)
 from socialrec.content import recommend_by_content
 from socialrec.embed import EmbedSettings, content_hash, embedding_column, embedding_text
 from socialrec.ingest import validate
@@ -34,10 +45,12 @@ from socialrec.schemas import (
     ITEM_W2V,
     ITEMS,
     METRICS,
+    NODE_EMBEDDINGS,
     RECOMMENDATIONS,
     REJECTS,
     SPLITS,
     TOKENS,
+    USER_PROFILES,
     USERS,
     WORD_VECTORS,
 )
@@ -49,7 +62,7 @@ from socialrec.storage import Storage
 
 log = logging.getLogger(__name__)
 
-FEATURE_STAGES = ("ingest", "tokenize", "word2vec", "embed")
+FEATURE_STAGES = ("ingest", "tokenize", "word2vec", "embed", "graph")
 STAGES = (*FEATURE_STAGES, "split", "recommend", "evaluate")
 
 
@@ -211,6 +224,54 @@ def embed_stage(spark: SparkSession, storage: Storage, *, dataset: str, emb: Emb
     return out
 
 
+def graph_stage(spark: SparkSession, storage: Storage, *, dataset: str, cfg: GraphConfig,
+                embed_model: str = "all-MiniLM-L6-v2") -> dict:
+    """Node embeddings from random walks over the dataset's ``edges``, and user profiles
+    (``history``: e_u from all interactions; ``social``: neighbour-aggregated h_u), both
+    in the catalogue-centred space of ``embed_model``'s item embeddings; syncs the
+    dataset's ``node_embeddings`` and ``user_profiles`` slices (see socialrec.graph)."""
+    from socialrec import graph as G
+    from socialrec.retrieval import catalogue, centre, vectors_frame
+
+    edges = storage.read(spark, EDGES, dataset)
+    scope = {C.DATASET: dataset}
+    n_users = storage.read(spark, USERS, dataset).count()
+    if not _has_rows(edges):
+        log.warning("graph: dataset %s has no edges; no node embeddings and no social profiles", dataset)
+        return {"edges": 0, "nodes": 0, "users_without_vector": n_users, "profiles": {}}
+    now = F.current_timestamp()
+    # Materialised: the walks, the degrees and the aggregation all read the graph.
+    g = G.graph_edges(edges, directed=cfg.directed, weighted=cfg.weighted).localCheckpoint()
+    nodes = _node_vectors(g, cfg)
+    degree = g.groupBy(F.col("src").alias(C.USER)).agg(F.count(F.lit(1)).cast("int").alias("degree"))
+    storage.merge(nodes.join(degree, C.USER, "left").select(F.lit(dataset).alias(C.DATASET), "*",
+                                                             now.alias("computed_at")), NODE_EMBEDDINGS, scope=scope)
+    stored = storage.read(spark, NODE_EMBEDDINGS, dataset)
+    out = {"edges": g.count(), "nodes": stored.count()}
+    out["users_without_vector"] = (storage.read(spark, USERS, dataset).select(C.USER)
+                                   .join(stored.select(C.USER), C.USER, "left_anti").count())
+    emb = storage.read(spark, ITEM_EMBEDDINGS, dataset).where(F.col(C.MODEL) == embed_model)
+    ids, m = catalogue(emb, C.ITEM)
+    if not len(ids):
+        log.warning("graph: no %s item embeddings for dataset %s; user_profiles not written", embed_model, dataset)
+        out["profiles"] = {}
+    else:
+        items = vectors_frame(spark, ids, centre(m))
+        own = G.history_profiles(to_pairs(storage.read(spark, INTERACTIONS, dataset)), items).localCheckpoint()
+        social = G.aggregate_profiles(own.select(C.USER, "vector"), g, hops=cfg.hops, attention=cfg.attention)
+        rows = own.select(F.lit("history").alias("source"), C.USER, "vector", "n_items",
+                          F.lit(None).cast("int").alias("n_neighbours"), F.lit(0).alias("hops")).unionByName(
+            social.select(F.lit("social").alias("source"), C.USER, "vector", F.lit(None).cast("int").alias("n_items"),
+                          "n_neighbours", F.lit(cfg.hops).alias("hops")))
+        storage.merge(rows.select(F.lit(dataset).alias(C.DATASET), F.lit(embed_model).alias(C.MODEL), "*",
+                                  now.alias("computed_at")), USER_PROFILES, scope=scope)
+        out["profiles"] = {r["source"]: r["n"] for r in storage.read(spark, USER_PROFILES, dataset)
+                           .groupBy("source").agg(F.count(F.lit(1)).alias("n")).collect()}
+    log.info("graph: %d edges, %d node vectors, %d users without one; profiles %s", out["edges"], out["nodes"],
+             out["users_without_vector"], out["profiles"])
+    return out
+
+
 def split_stage(
     spark: SparkSession, storage: Storage, *, dataset: str, protocol: str, ratio: float, seed: int,
     cold_share: float = 0.2, cold_history: int = 2, cut: str | None = None,
@@ -350,8 +411,48 @@ def _bridge_vectors(spark, storage, *, dataset, kinds, embed_model, w2v_engine, 
     return out or None
 
 
+def social_graph(spark, storage, *, dataset: str, train: DataFrame, cfg: GraphConfig, with_nodes: bool = True) -> tuple:
+    """The social graph a model trained on ``train`` may see, and node vectors for it:
+    (graph (src, dst, weight) or None, node vectors (user_id, vector) or None, info).
+
+    Edges dated after the newest train pair are left out (an edge formed after the
+    train period must not inform it; undated edges, such as Last.fm's friendships, are
+    kept). When none is left out, the stored ``node_embeddings`` (the graph stage) are
+    used; otherwise node vectors are trained on the visible graph here and not stored."""
+    from socialrec import graph as G
+
+    edges = storage.read(spark, EDGES, dataset)
+    newest = train.agg(F.max(C.TS)).first()[0]  # one value
+    visible = edges.where(F.col(C.TS).isNull() | (F.col(C.TS) <= F.lit(newest)))
+    n_all, n_visible = edges.count(), visible.count()
+    info = {"graph.edges": str(n_all), "graph.visible_edges": str(n_visible)}
+    if n_visible == 0:
+        log.warning("social: dataset %s has no edge visible to the train period; the social signal is empty", dataset)
+        return None, None, info
+    graph = G.graph_edges(visible, directed=cfg.directed, weighted=cfg.weighted).localCheckpoint()
+    if not with_nodes:
+        return graph, None, info
+    stored = storage.read(spark, NODE_EMBEDDINGS, dataset).select(C.USER, "vector")
+    if n_visible == n_all and _has_rows(stored):
+        nodes, info["graph.nodes"] = stored, "stored"
+    else:
+        nodes = _node_vectors(graph, cfg)
+        info["graph.nodes"] = "trained on the visible edges"
+    return graph, nodes, info
+
+
+def _node_vectors(graph: DataFrame, cfg: GraphConfig) -> DataFrame:
+    from socialrec import graph as G
+
+    return G.node_embeddings(graph, walk_length=cfg.walk_length, walks_per_node=cfg.walks_per_node, p=cfg.p,
+                             q=cfg.q, seed=cfg.seed, max_edges=cfg.max_edges, engine=cfg.engine,
+                             vector_size=cfg.vector_size, window=cfg.window, max_iter=cfg.max_iter,
+                             w2v_partitions=cfg.partitions)
+
+
 def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSConfig, als_params, k,
-            w2v_engine, w2v_variant, embed_model, depth=None, drop=frozenset(), candidates=None, cold_share=None):
+            w2v_engine, w2v_variant, embed_model, depth=None, drop=frozenset(), candidates=None, cold_share=None,
+            graph_cfg: GraphConfig | None = None):
     """Hybrid recommendations: ranker trained on a validation split of train, then applied
     to candidates from components refitted on all of train (see socialrec.hybrid).
 
@@ -360,7 +461,9 @@ def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSCo
     ablation models ``hybrid-no-<signal>``. ``candidates``/``cold_share``: the cold-start
     protocol: only these items are ranked, and the ranker's validation split moves a
     ``cold_share`` of train's items out whole, like the test split, so that the ranker
-    learns how far to trust the bridged ALS factors on items ALS never saw."""
+    learns how far to trust the bridged ALS factors on items ALS never saw. Unless
+    ``social`` is dropped, the social signal (``social_graph``, ``hybrid.social_inputs``)
+    adds friends' items, node-embedding and neighbour-profile candidates and features."""
     from socialrec import als as A
     from socialrec import hybrid as H
     from socialrec.split import cold_items_split, stratified_split
@@ -389,6 +492,11 @@ def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSCo
     val = val.cache()  # the ranker's truth, read once per trial
     release = []
     models = {}
+    info: dict[str, str] = {}
+    graph = nodes = None
+    graph_cfg = graph_cfg or GraphConfig()
+    if "social" not in drop:
+        graph, nodes, info = social_graph(spark, storage, dataset=dataset, train=train, cfg=graph_cfg)
     for name, part, truth, allowed in (("ranker", fit_part, val, val_items), ("serve", train, None, candidates)):
         uvec = ivec = None
         if "als" not in drop:
@@ -399,15 +507,19 @@ def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSCo
                 ivec, _ = A.bridge(ivec, bridge_vecs, reg=als_cfg.bridge_reg)
         cat = H.build_catalogue(part, items, als_items=ivec, content=content, allowed=allowed,
                                 popular="popular" not in drop)
-        cands = H.candidates(part, cat, als_users=uvec, n_per_source=n_per_source, truth=truth)
+        social = None
+        if graph is not None:
+            social = H.social_inputs(part, graph, cat, nodes=nodes, hops=graph_cfg.hops,
+                                     attention=graph_cfg.attention, limit=graph_cfg.social_candidates,
+                                     recent_days=graph_cfg.recent_days)
+        cands = H.candidates(part, cat, als_users=uvec, n_per_source=n_per_source, truth=truth, social=social)
         # Cached: the ranker reads its training rows many times (LR iterations); the serving
         # candidates are read once by the ranking, and must not be regenerated per action.
         cands = cands.cache()
         release.append(cands)
         models[name] = cands
     release.append(val)
-    signal = {"als_z": "als", "transformer_z": "transformer", "w2v_z": "w2v", "popularity_z": "popular"}
-    blend = tuple(f for f in cfg.blend if signal.get(f) not in drop)
+    blend = tuple(f for f in cfg.blend if H.SIGNAL_OF.get(f) not in drop)
     if cfg.objective == "listwise":
         if not blend:
             raise ValueError(f"hybrid.blend: every feature of {list(cfg.blend)} belongs to a left-out signal "
@@ -418,7 +530,7 @@ def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSCo
         coef = H.train_ranker(models["ranker"], objective=cfg.objective, reg=cfg.reg, seed=cfg.seed)
     log.info("hybrid ranker weights: %s", ", ".join(f"{f} {v:+.3f}" for f, v in coef.items() if v))
     recs = H.rank_with(coef, models["serve"], depth or k)
-    return recs, release, {f"weight.{f}": f"{v:.4g}" for f, v in coef.items() if v}
+    return recs, release, {**info, **{f"weight.{f}": f"{v:.4g}" for f, v in coef.items() if v}}
 
 
 def recommend_stage(
@@ -436,6 +548,7 @@ def recommend_stage(
     embed_model: str = "all-MiniLM-L6-v2",
     als: ALSConfig | None = None,
     hybrid: HybridConfig | None = None,
+    graph: GraphConfig | None = None,
     chosen_params: dict | None = None,
     cold_share: float = 0.2,
     auc_depth: int = 1000,
@@ -493,14 +606,25 @@ def recommend_stage(
             chosen_als = _als_params(als_cfg, params)
             if chosen_params is not None:
                 chosen_params.update(params)
-        elif model == "hybrid" or model.startswith("hybrid-no-"):
-            drop = frozenset([model[len("hybrid-no-"):]]) if model != "hybrid" else frozenset()
+        elif model == "social":
+            g, _, _ = social_graph(spark, storage, dataset=dataset, train=train, cfg=graph or GraphConfig(),
+                                   with_nodes=False)
+            if g is None:
+                raise RuntimeError(f"social: dataset {dataset!r} has no edges visible to the train period")
+            from socialrec.graph import recommend_social
+
+            recs = recommend_social(train, g, depth, candidates=None if cold_items is None else test.select(C.ITEM))
+        elif model in ("hybrid", "hybrid-social") or model.startswith("hybrid-no-"):
+            # hybrid and hybrid-no-<signal> leave the social signal out; hybrid-social adds it
+            drop = frozenset(["social"] + ([model[len("hybrid-no-"):]] if model.startswith("hybrid-no-") else []))
+            if model == "hybrid-social":
+                drop = frozenset()
             chosen = chosen_als or _als_params(als_cfg)
             recs, release, params = _hybrid(spark, storage, dataset=dataset, train=train, cfg=hybrid or HybridConfig(),
                                             als_cfg=als_cfg, als_params=chosen, k=k, depth=depth,
                                             w2v_engine=w2v_engine, w2v_variant=content.variant,
                                             embed_model=embed_model, drop=drop,
-                                            candidates=cold_items, cold_share=cold_share)
+                                            candidates=cold_items, cold_share=cold_share, graph_cfg=graph)
             if chosen_params is not None:
                 chosen_params.update({f"{model}.{key}": v for key, v in params.items()})
         elif model == "transformer_content":
@@ -539,30 +663,46 @@ def evaluation_segments(spark: SparkSession, storage: Storage, *, dataset: str, 
     * ``cold_items`` — test pairs of items without a train pair;
     * ``light_users`` — test pairs of the ``light_share`` of test users with the fewest
       train pairs (every user at or below that quantile of the train-pair counts);
-    * ``with_friends`` — test pairs of users with an outgoing edge (follow, friend, ...)."""
+    * ``with_friends`` — test pairs of users with an outgoing edge (follow, friend, ...);
+    * ``light_with_friends`` — both: few train pairs but some friends, where the social
+      signal has the most to add."""
     parts = []
 
     def seg(name: str, df: DataFrame) -> DataFrame:
         return df.select(F.lit(name).alias(C.SEGMENT), C.USER, C.ITEM)
 
     info: dict[str, str] = {}
+    found: dict[str, DataFrame | None] = {}
+
+    def light() -> DataFrame | None:
+        if "light" not in found:
+            counts = (test.select(C.USER).distinct()
+                      .join(train.groupBy(C.USER).agg(F.count(F.lit(1)).alias("_n")), C.USER, "left")
+                      .fillna(0, ["_n"]))
+            cut = counts.agg(F.percentile_approx("_n", light_share, 100_000)).first()[0]
+            found["light"] = None if cut is None else counts.where(F.col("_n") <= cut).select(C.USER)
+            if cut is not None:
+                info["light_users.max_train_pairs"] = str(cut)
+        return found["light"]
+
+    def social() -> DataFrame:
+        return storage.read(spark, EDGES, dataset).select(F.col(C.SRC).alias(C.USER)).distinct()
+
     for name in segments:
         if name == "all":
             parts.append(seg(name, test))
         elif name == "cold_items":
             parts.append(seg(name, test.join(train.select(C.ITEM).distinct(), C.ITEM, "left_anti")))
         elif name == "light_users":
-            counts = (test.select(C.USER).distinct()
-                      .join(train.groupBy(C.USER).agg(F.count(F.lit(1)).alias("_n")), C.USER, "left")
-                      .fillna(0, ["_n"]))
-            cut = counts.agg(F.percentile_approx("_n", light_share, 100_000)).first()[0]
-            if cut is None:  # no test users
+            if light() is None:  # no test users
                 continue
-            info["light_users.max_train_pairs"] = str(cut)
-            parts.append(seg(name, test.join(counts.where(F.col("_n") <= cut), C.USER, "left_semi")))
+            parts.append(seg(name, test.join(light(), C.USER, "left_semi")))
         elif name == "with_friends":
-            social = storage.read(spark, EDGES, dataset).select(F.col(C.SRC).alias(C.USER)).distinct()
-            parts.append(seg(name, test.join(social, C.USER, "left_semi")))
+            parts.append(seg(name, test.join(social(), C.USER, "left_semi")))
+        elif name == "light_with_friends":
+            if light() is None:
+                continue
+            parts.append(seg(name, test.join(light(), C.USER, "left_semi").join(social(), C.USER, "left_semi")))
         else:
             raise ValueError(f"evaluation.segments: unknown segment {name!r}; known: {', '.join(SEGMENT_NAMES)}")
     out = parts[0]
@@ -732,8 +872,8 @@ def missing_features(spark: SparkSession, storage: Storage, cfg: Config) -> list
     ds = cfg.dataset.name
     needed = []
     if not _has_rows(storage.read(spark, INTERACTIONS, ds)):
-        return ["ingest", "tokenize", "word2vec", "embed"] if _needs(cfg, "transformer") else \
-            ["ingest", "tokenize", "word2vec"]
+        return ["ingest", "tokenize", "word2vec", *(["embed"] if _needs(cfg, "transformer") else []),
+                *(["graph"] if _needs(cfg, "graph") else [])]
     if _needs(cfg, "w2v"):
         w2v = storage.read(spark, ITEM_W2V, ds).where(F.col("engine") == cfg.word2vec.engine)
         if not _has_rows(w2v):
@@ -743,13 +883,20 @@ def missing_features(spark: SparkSession, storage: Storage, cfg: Config) -> list
         missing = storage.read(spark, ITEMS, ds).select(C.ITEM).join(emb.select(C.ITEM), C.ITEM, "left_anti")
         if _has_rows(missing):
             needed.append("embed")
+    if _needs(cfg, "graph") and (not _has_rows(storage.read(spark, NODE_EMBEDDINGS, ds))
+                                 or "embed" in needed) and _has_rows(storage.read(spark, EDGES, ds)):
+        needed.append("graph")  # after embed: its profiles read the embeddings
     return needed
 
 
 def _needs(cfg: Config, kind: str) -> bool:
-    """Whether any listed model (or the ALS bridge) reads ``kind`` item vectors."""
+    """Whether any listed model (or the ALS bridge) reads ``kind`` item vectors (or, for
+    ``graph``, the node embeddings)."""
     ms = cfg.evaluation.models
-    hybrid = any(m == "hybrid" or (m.startswith("hybrid-no-") and m != f"hybrid-no-{kind}") for m in ms)
+    if kind == "graph":
+        return "hybrid-social" in ms
+    hybrid = any(m in ("hybrid", "hybrid-social") or (m.startswith("hybrid-no-") and m != f"hybrid-no-{kind}")
+                 for m in ms)
     content = "transformer_content" if kind == "transformer" else "w2v_content"
     return content in ms or hybrid or ("als" in ms and kind in cfg.als.bridge)
 
@@ -780,7 +927,8 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
     run_id = run_id or cfg.run.id or new_run_id()
     ev = cfg.evaluation
     if command == "run":
-        stages = [s for s in FEATURE_STAGES if s != "embed" or _needs(cfg, "transformer")]
+        stages = [s for s in FEATURE_STAGES if (s != "embed" or _needs(cfg, "transformer"))
+                  and (s != "graph" or _needs(cfg, "graph"))]
     elif command == "evaluate":
         stages = missing_features(spark, storage, cfg)
     else:
@@ -807,6 +955,9 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
                                                     run_id=run_id)
             elif stage == "embed":
                 result["embed"] = embed_stage(spark, storage, dataset=cfg.dataset.name, emb=cfg.embed)
+            elif stage == "graph":
+                result["graph"] = graph_stage(spark, storage, dataset=cfg.dataset.name, cfg=cfg.graph,
+                                              embed_model=cfg.embed.model)
             elif stage == "split":
                 result["split"] = split_stage(spark, storage, dataset=cfg.dataset.name, protocol=ev.protocol,
                                               ratio=ev.ratio, seed=seed, cold_share=ev.cold_share,
@@ -818,7 +969,8 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
                     models=ev.models, k=cfg.recommend.k, depth=depth, w2v_engine=cfg.word2vec.engine,
                     content=cfg.content, embed_model=cfg.embed.model,
                     als=dataclasses.replace(cfg.als, seed=cfg.als.seed + offset),
-                    hybrid=dataclasses.replace(cfg.hybrid, seed=cfg.hybrid.seed + offset), chosen_params=chosen,
+                    hybrid=dataclasses.replace(cfg.hybrid, seed=cfg.hybrid.seed + offset), graph=cfg.graph,
+                    chosen_params=chosen,
                     cold_share=ev.cold_share, auc_depth=ev.auc_depth)
                 params.update(chosen if len(seeds) == 1 else {f"seed{seed}.{k}": v for k, v in chosen.items()})
             elif stage == "evaluate":

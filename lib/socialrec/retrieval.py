@@ -122,3 +122,15 @@ def catalogue(item_vecs: DataFrame, col_item: str) -> tuple[np.ndarray, np.ndarr
     mat = pc.list_flatten(vectors).to_numpy(zero_copy_only=False).astype(np.float32).reshape(len(ids), -1)
     order = np.argsort(ids.astype(str), kind="stable")
     return ids[order], np.ascontiguousarray(mat[order])
+
+
+def vectors_frame(spark, ids: np.ndarray, mat: np.ndarray, col_item: str = "item_id") -> DataFrame:
+    """The inverse of ``catalogue``: (item, vector array<float>) rows from driver arrays,
+    through Arrow (bounded by the catalogue the driver already holds)."""
+    import pyarrow as pa
+
+    mat = np.ascontiguousarray(mat, dtype=np.float32)
+    offsets = pa.array(np.arange(0, mat.size + 1, max(mat.shape[1], 1) if mat.ndim == 2 else 1, dtype=np.int32))
+    table = pa.table({col_item: pa.array([str(i) for i in ids], pa.string()),
+                      "vector": pa.ListArray.from_arrays(offsets, pa.array(mat.ravel(), pa.float32()))})
+    return spark.createDataFrame(table, f"{col_item} string, vector array<float>")

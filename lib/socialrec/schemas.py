@@ -285,10 +285,44 @@ ID_MAP = Table(
     partition_by=(C.DATASET,),
 )
 
+NODE_EMBEDDINGS = Table(
+    "node_embeddings",
+    StructType(
+        [
+            _f(C.DATASET, StringType(), False),
+            _f(C.USER, StringType(), False),
+            _f("vector", ArrayType(FloatType()), False),
+            _f("degree", IntegerType()),  # out-degree in the graph the walks ran on
+            _f("computed_at", TimestampType(), False),
+        ]
+    ),
+    keys=(C.DATASET, C.USER),
+    partition_by=(C.DATASET,),
+)
+
+USER_PROFILES = Table(
+    "user_profiles",
+    StructType(
+        [
+            _f(C.DATASET, StringType(), False),
+            _f("source", StringType(), False),  # history (e_u) | social (neighbour-aggregated h_u)
+            _f(C.USER, StringType(), False),
+            _f(C.MODEL, StringType(), False),  # the item embedding model the vectors live in
+            _f("vector", ArrayType(FloatType()), False),
+            _f("n_items", IntegerType()),  # history: the user's items with a vector
+            _f("n_neighbours", IntegerType()),  # social: neighbours aggregated in the last hop
+            _f("hops", IntegerType()),
+            _f("computed_at", TimestampType(), False),
+        ]
+    ),
+    keys=(C.DATASET, "source", C.USER),
+    partition_by=(C.DATASET,),
+)
+
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (USERS, ITEMS, INTERACTIONS, EDGES, REJECTS, SPLITS, RECOMMENDATIONS, METRICS, RUNS, TOKENS,
-              WORD_VECTORS, ITEM_W2V, ITEM_EMBEDDINGS, ID_MAP)
+              WORD_VECTORS, ITEM_W2V, ITEM_EMBEDDINGS, ID_MAP, NODE_EMBEDDINGS, USER_PROFILES)
 }
 
 

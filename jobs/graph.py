@@ -1,0 +1,15 @@
+"""spark-submit entry point for socialrec `graph`.
+
+    spark-submit --py-files dist/socialrec-0.1.0-py3-none-any.whl \
+        --jars $HOME/.cache/socialrec/jars/delta-spark_4.1_2.13-4.4.0.jar,$HOME/.cache/socialrec/jars/delta-storage-4.4.0.jar \
+        jobs/graph.py --env cluster --set storage.root=/data/socialrec
+
+Arguments are those of `socialrec graph` (--conf, --set, --env, --run-id).
+"""
+
+import sys
+
+from socialrec.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["graph", *sys.argv[1:]]))
