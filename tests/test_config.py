@@ -85,6 +85,15 @@ def test_single_k_becomes_a_list():
         ("embed.model=a b", "embed.model", "must be letters"),
         ("content.half_life_days=0", "content.half_life_days", "must be positive"),
         ("content.own_posts_weight=-1", "content.own_posts_weight", "0 or more"),
+        ("graph.walk_length=1", "graph.walk_length", "at least 2"),
+        ("graph.walks_per_node=0", "graph.walks_per_node", "at least 1"),
+        ("graph.q=0", "graph.q", "must be positive"),
+        ("graph.attention=-1", "graph.attention", "0 or more"),
+        ("graph.engine=deepwalk", "graph.engine", "not one of spark, gensim"),
+        ("graph.recent_days=0", "graph.recent_days", "must be positive"),
+        ("graph.directed=sometimes", "graph.directed", "true or false"),
+        ("hybrid.blend=[friends_z]", "hybrid.blend", "unknown feature 'friends_z'"),
+        ("evaluation.segments=[friends]", "evaluation.segments", "light_with_friends"),
     ],
 )
 def test_bad_values_name_the_key(override, key, why):

@@ -169,3 +169,37 @@ def test_social_candidate_counts_recency_and_own_items_left_out(spark):
     assert [(r.user_id, r.item_id, r.rank, r.score) for r in recs] == [
         ("c", "x", 1, 1.0), ("u", "z", 1, 2.0), ("u", "y", 2, 2.0)]
     assert recs[1].explanation == "2 people you follow engaged with this"
+
+
+def test_graph_stage_writes_node_embeddings_and_profiles(spark, storage):
+    """The stage on a directed graph with a dead end and an isolated user: vectors for
+    the users in the graph only, history and social profiles, a rerun leaves the same rows."""
+    from socialrec.config import GraphConfig
+    from socialrec.pipeline import graph_stage
+    from socialrec.schemas import EDGES, INTERACTIONS, ITEM_EMBEDDINGS, NODE_EMBEDDINGS, USER_PROFILES, USERS
+
+    t = datetime(2026, 3, 1)
+    users = ["a", "b", "c", "d", "e", "lonely"]
+    storage.merge(spark.createDataFrame([("d", u, None, None, None) for u in users], USERS.schema), USERS)
+    storage.merge(spark.createDataFrame([("d", s, t_, "follow", float(w), None) for s, t_, w in DIRECTED],
+                                        EDGES.schema), EDGES)
+    storage.merge(spark.createDataFrame(
+        [("d", u, i, "like", 1.0, t, None) for u, i in [("a", "i1"), ("b", "i2"), ("c", "i1"), ("c", "i2"),
+                                                        ("lonely", "i2")]], INTERACTIONS.schema), INTERACTIONS)
+    storage.merge(spark.createDataFrame([("d", "i1", "m", 2, [1.0, 0.0], "h1", t), ("d", "i2", "m", 2, [0.0, 1.0], "h2", t),
+                                         ("d", "i3", "m", 2, [1.0, 1.0], "h3", t)], ITEM_EMBEDDINGS.schema), ITEM_EMBEDDINGS)
+    cfg = GraphConfig(directed=True, walk_length=5, walks_per_node=3, vector_size=4, max_iter=2)
+    out = graph_stage(spark, storage, dataset="d", cfg=cfg, embed_model="m")
+    assert out["nodes"] == 5 and out["users_without_vector"] == 1 and out["edges"] == len(DIRECTED)
+    nodes = {r.user_id: r.degree for r in storage.read(spark, NODE_EMBEDDINGS, "d").collect()}
+    assert nodes == {"a": 1, "b": 2, "c": 2, "d": 1, "e": None}  # e: reached, never leaves
+    prof = {(r.source, r.user_id): r for r in storage.read(spark, USER_PROFILES, "d").collect()}
+    assert {u for s, u in prof if s == "history"} == {"a", "b", "c", "lonely"}
+    # social: own history or a neighbour with one; d follows e (no history) only -> no row
+    assert {u for s, u in prof if s == "social"} == {"a", "b", "c", "lonely"}
+    assert prof[("social", "a")].n_neighbours == 1 and prof[("social", "lonely")].n_neighbours == 0
+    assert prof[("history", "a")].n_items == 1 and prof[("social", "a")].hops == 1
+    before = sorted((r.source, r.user_id, tuple(r.vector)) for r in storage.read(spark, USER_PROFILES, "d").collect())
+    graph_stage(spark, storage, dataset="d", cfg=cfg, embed_model="m")
+    after = sorted((r.source, r.user_id, tuple(r.vector)) for r in storage.read(spark, USER_PROFILES, "d").collect())
+    assert before == after and storage.read(spark, NODE_EMBEDDINGS, "d").count() == 5

@@ -3,6 +3,7 @@ learning the signal that predicts the label, and explanations naming it."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from datetime import datetime
 
@@ -10,7 +11,15 @@ import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
-from socialrec.hybrid import FEATURES, build_catalogue, candidates, coordinate_ascent, rank_with, train_ranker
+from socialrec.hybrid import (
+    FEATURES,
+    build_catalogue,
+    candidates,
+    coordinate_ascent,
+    rank_with,
+    social_inputs,
+    train_ranker,
+)
 from socialrec.schemas import ITEMS
 
 
@@ -85,7 +94,7 @@ def test_ranker_learns_the_predictive_signal(spark):
     top = rank_with(coef, cands, 2).where(F.col("rank") == 1).collect()
     assert {r.item_id for r in top} == {"i7"}
     assert all(r.explanation == "popular: 1096 people engaged with this" for r in top)  # round(expm1(7))
-    assert set(top[0].components) == {"als", "transformer", "w2v", "popular", "ranker"}
+    assert set(top[0].components) == {"als", "transformer", "w2v", "popular", "social", "graph", "profile", "ranker"}
 
     pair = train_ranker(cands, objective="pairwise")  # differences within a user: popularity still leads
     assert pair["popularity"] > abs(pair["als"]) and pair["popularity"] > 0
@@ -126,3 +135,39 @@ def test_cold_candidates_and_a_left_out_signal(spark, tiny):
     assert all(r.rr_popular == 0.0 and r.popularity == 0.0 and r.popularity_z == 0.0 for r in rows)
     # u = (1, 0): both score 1; v = (-1, 0) likewise; ties go to the item id: d first.
     assert {(r.user_id, r.item_id): r.rr_als for r in rows}[("u", "d")] == 1.0
+
+
+def test_social_candidates_features_and_explanation(spark, tiny):
+    """u follows v and w: their items c (both) and e (w only) become social candidates
+    with their counts and ages; node vectors place c between v and w; u's profile
+    aggregates v's and w's profiles; the explanation names the count."""
+    from socialrec.graph import graph_edges
+
+    train, shared, _ = tiny
+    cat = dataclasses.replace(shared, als=None)  # social_inputs sets cat.graph: not on the shared fixture
+    edges = spark.createDataFrame([("d", "u", "v", "follow", 1.0, None), ("d", "u", "w", "follow", 1.0, None)],
+                                  "dataset string, src string, dst string, kind string, weight double, ts timestamp")
+    graph = graph_edges(edges, directed=True)
+    nodes = spark.createDataFrame([("u", [1.0, 0.0]), ("v", [1.0, 0.0]), ("w", [0.0, 1.0])],
+                                  "user_id string, vector array<float>")
+    social = social_inputs(train, graph, cat, nodes=nodes)
+    # Items in node space: a <- u, c <- mean(v, w), e <- w; b, d, f have no users.
+    np.testing.assert_allclose(cat.graph[[0, 2, 4]], [[1, 0], [2 ** -0.5, 2 ** -0.5], [0, 1]], atol=1e-6)
+    assert not cat.graph[[1, 3, 5]].any()
+    rows = {(r.user_id, r.item_id): r for r in
+            candidates(train, cat, als_users=None, n_per_source=3, social=social).collect()}
+    c, e = rows[("u", "c")], rows[("u", "e")]
+    assert c.social == pytest.approx(math.log1p(2)) and e.social == pytest.approx(math.log1p(1))
+    assert c.rr_social == 1.0 and e.rr_social == 0.5
+    assert c.social_recency == 0.0 and e.social_recency == pytest.approx(math.log1p(9.0))  # w's e: 9 days before
+    assert c.graph == pytest.approx(2 ** -0.5, abs=1e-6) and c.rr_graph == 1.0 and e.graph == pytest.approx(0.0)
+    # u's profile by hand: e_u + 1/2 e_v + 1/2 e_w over the centred transformer vectors.
+    m = cat.content["transformer"].astype(np.float64)
+    unit = lambda x: x / np.linalg.norm(x)  # noqa: E731
+    h = unit(m[0]) + 0.5 * unit(m[2]) + 0.5 * unit(m[2] + m[4])
+    assert c.profile == pytest.approx(float(m[2] @ unit(h)), abs=1e-5)
+    assert ("v", "c") not in rows and rows[("v", "a")].social == 0.0  # v follows nobody; c is v's own
+    top = rank_with(dict.fromkeys(FEATURES, 0.0) | {"social": 1.0}, candidates(
+        train, cat, als_users=None, n_per_source=3, social=social), 1).where(F.col("user_id") == "u").first()
+    assert (top.item_id, top.explanation) == ("c", "2 people you follow engaged with this")
+    assert top.components["social"] == pytest.approx(math.log1p(2))

@@ -64,7 +64,8 @@ def test_tables_and_results(spark, cfg, first_run):
     hybrid = storage.read(spark, "recommendations").where("run_id = 'run-a' and model = 'hybrid'")
     assert hybrid.count() == 3000 and hybrid.join(train, ["user_id", "item_id"]).count() == 0
     row = hybrid.where("rank = 1").orderBy("user_id").first()
-    assert set(row.components) == {"als", "transformer", "w2v", "popular", "ranker"}
+    assert set(row.components) == {"als", "transformer", "w2v", "popular", "social", "graph", "profile", "ranker"}
+    assert row.components["social"] == 0.0  # hybrid leaves the social signal out (hybrid-social has it)
     assert row.components["ranker"] == pytest.approx(row.score)
     assert row.explanation.startswith(("similar to ", "people who engaged", "popular: "))
     hm = {(r.metric, r.k): r.value for r in all_metrics.where("model = 'hybrid' and split = 'stratified'").collect()}
@@ -80,7 +81,23 @@ def test_tables_and_results(spark, cfg, first_run):
     assert metrics[("coverage", 10)] < content[("coverage", 10)] and metrics[("novelty", 10)] < tc[("novelty", 10)]
     segments = {r.segment for r in storage.read(spark, "metrics").where("run_id = 'run-a' and split = 'stratified'")
                 .select("segment").distinct().collect()}
-    assert segments == {"all", "cold_items", "light_users", "with_friends"}
+    assert segments == {"all", "cold_items", "light_users", "with_friends", "light_with_friends"}
+    # The social signal: node vectors for every user in the graph, profiles, hybrid-social.
+    edges = storage.read(spark, "edges")
+    in_graph = edges.select(F.col("src").alias("u")).union(edges.select("dst")).distinct().count()
+    nodes = storage.read(spark, "node_embeddings")
+    assert first_run["graph"]["nodes"] == nodes.count() == in_graph
+    assert first_run["graph"]["users_without_vector"] == 300 - in_graph
+    assert {len(r.vector) for r in nodes.select("vector").collect()} == {16}  # graph.vector_size in test.yaml
+    profiles = first_run["graph"]["profiles"]
+    assert profiles["history"] == storage.read(spark, "interactions").select("user_id").distinct().count()
+    assert profiles["social"] >= profiles["history"]
+    social = storage.read(spark, "recommendations").where("run_id = 'run-a' and model = 'hybrid-social'")
+    assert social.count() == 3000 and social.join(train, ["user_id", "item_id"]).count() == 0
+    assert {"social", "graph", "profile"} <= set(social.first().components)
+    assert social.where(F.col("explanation").endswith("people you follow engaged with this")).count() > 0
+    sm = {(r.metric, r.k): r.value for r in all_metrics.where("model = 'hybrid-social'").collect()}
+    assert set(sm) == set(metrics) and 0 < sm[("ndcg", 10)] < 1
     report = first_run["report"]
     assert report.endswith("reports/run-a/index.html")
     page = open(report, encoding="utf-8").read()
@@ -179,6 +196,11 @@ def test_evaluate_runs_the_ablation_over_seeds(spark, cfg, first_run, tmp_path):
 
     assert missing_features(spark, storage, ev) == []
     assert missing_features(spark, Storage(str(tmp_path / "empty")), ev) == ["ingest", "tokenize", "word2vec"]
+    social = load_config([CONF_DIR / "base.yaml", CONF_DIR / "env" / "test.yaml"],
+                         [f"storage.root={cfg.storage.root}", "evaluation.models=[hybrid-social]"])
+    assert missing_features(spark, storage, social) == []  # the first run's graph stage wrote node_embeddings
+    assert missing_features(spark, Storage(str(tmp_path / "empty")), social) == [
+        "ingest", "tokenize", "word2vec", "embed", "graph"]
 
 
 def test_other_protocols_end_to_end(spark, cfg, first_run):
