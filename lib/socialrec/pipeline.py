@@ -422,8 +422,8 @@ def social_graph(spark, storage, *, dataset: str, train: DataFrame, cfg: GraphCo
     from socialrec import graph as G
 
     edges = storage.read(spark, EDGES, dataset)
-    newest = train.agg(F.max(C.TS)).first()[0]  # one value
-    visible = edges.where(F.col(C.TS).isNull() | (F.col(C.TS) <= F.lit(newest)))
+    newest = train.agg(F.max(F.unix_micros(C.TS))).first()[0]  # one value (time-zone free)
+    visible = edges.where(F.col(C.TS).isNull() | (F.unix_micros(C.TS) <= F.lit(newest)))
     n_all, n_visible = edges.count(), visible.count()
     info = {"graph.edges": str(n_all), "graph.visible_edges": str(n_visible)}
     if n_visible == 0:
@@ -452,7 +452,7 @@ def _node_vectors(graph: DataFrame, cfg: GraphConfig) -> DataFrame:
 
 def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSConfig, als_params, k,
             w2v_engine, w2v_variant, embed_model, depth=None, drop=frozenset(), candidates=None, cold_share=None,
-            graph_cfg: GraphConfig | None = None):
+            graph_cfg: GraphConfig | None = None, protocol: str | None = None):
     """Hybrid recommendations: ranker trained on a validation split of train, then applied
     to candidates from components refitted on all of train (see socialrec.hybrid).
 
@@ -461,12 +461,13 @@ def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSCo
     ablation models ``hybrid-no-<signal>``. ``candidates``/``cold_share``: the cold-start
     protocol: only these items are ranked, and the ranker's validation split moves a
     ``cold_share`` of train's items out whole, like the test split, so that the ranker
-    learns how far to trust the bridged ALS factors on items ALS never saw. Unless
+    learns how far to trust the bridged ALS factors on items ALS never saw. Under
+    ``protocol`` time_cut the validation split is a time cut of train as well. Unless
     ``social`` is dropped, the social signal (``social_graph``, ``hybrid.social_inputs``)
     adds friends' items, node-embedding and neighbour-profile candidates and features."""
     from socialrec import als as A
     from socialrec import hybrid as H
-    from socialrec.split import cold_items_split, stratified_split
+    from socialrec.split import cold_items_split, stratified_split, time_cut_split
 
     items = storage.read(spark, ITEMS, dataset)
     content = {}
@@ -481,7 +482,12 @@ def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSCo
                                       kinds=[b for b in als_cfg.bridge if b not in drop], embed_model=embed_model,
                                       w2v_engine=w2v_engine, w2v_variant=w2v_variant)
     users_map, items_map = sync_id_maps(spark, storage, dataset)
-    if candidates is None:
+    if candidates is None and protocol == "time_cut":
+        # Validation after training in time too: the ranker then learns how much signals
+        # (and the edges visible to them) tell about the future, as the test asks.
+        fit_part, val = time_cut_split(train, cfg.val_ratio)
+        val_items, n_per_source = None, cfg.candidates
+    elif candidates is None:
         fit_part, val = stratified_split(train, cfg.val_ratio, cfg.seed)
         val_items, n_per_source = None, cfg.candidates
     else:
@@ -493,11 +499,12 @@ def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSCo
     release = []
     models = {}
     info: dict[str, str] = {}
-    graph = nodes = None
     graph_cfg = graph_cfg or GraphConfig()
-    if "social" not in drop:
-        graph, nodes, info = social_graph(spark, storage, dataset=dataset, train=train, cfg=graph_cfg)
     for name, part, truth, allowed in (("ranker", fit_part, val, val_items), ("serve", train, None, candidates)):
+        graph = nodes = None
+        if "social" not in drop:  # the edges visible to this part (none dated after its newest pair)
+            graph, nodes, seen_info = social_graph(spark, storage, dataset=dataset, train=part, cfg=graph_cfg)
+            info.update({(k if name == "serve" else f"{k}.ranker"): v for k, v in seen_info.items()})
         uvec = ivec = None
         if "als" not in drop:
             uvec, ivec = A.fit_factors(part, users_map, items_map, als_params, confidence=als_cfg.confidence,
@@ -624,7 +631,8 @@ def recommend_stage(
                                             als_cfg=als_cfg, als_params=chosen, k=k, depth=depth,
                                             w2v_engine=w2v_engine, w2v_variant=content.variant,
                                             embed_model=embed_model, drop=drop,
-                                            candidates=cold_items, cold_share=cold_share, graph_cfg=graph)
+                                            candidates=cold_items, cold_share=cold_share, graph_cfg=graph,
+                                            protocol=protocol)
             if chosen_params is not None:
                 chosen_params.update({f"{model}.{key}": v for key, v in params.items()})
         elif model == "transformer_content":
