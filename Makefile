@@ -7,7 +7,7 @@ export PYTHONPATH := $(CURDIR)/lib
 export PYSPARK_PYTHON := $(CURDIR)/.venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-all bench bench-text bench-embed bench-als wheel clean
+.PHONY: setup demo test test-all bench bench-text bench-embed bench-als bench-graph wheel clean
 
 setup:
 	@bash scripts/setup.sh
@@ -32,6 +32,9 @@ bench-embed: setup
 
 bench-als: setup
 	$(PY) -m bench.als $(ARGS)
+
+bench-graph: setup
+	$(PY) -m bench.graph $(ARGS)
 
 wheel: setup
 	$(PY) -m pip wheel --no-deps -w dist .

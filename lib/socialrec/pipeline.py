@@ -452,7 +452,7 @@ def _node_vectors(graph: DataFrame, cfg: GraphConfig) -> DataFrame:
 
 def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSConfig, als_params, k,
             w2v_engine, w2v_variant, embed_model, depth=None, drop=frozenset(), candidates=None, cold_share=None,
-            graph_cfg: GraphConfig | None = None, protocol: str | None = None):
+            graph_cfg: GraphConfig | None = None, protocol: str | None = None, cold_history: int = 2):
     """Hybrid recommendations: ranker trained on a validation split of train, then applied
     to candidates from components refitted on all of train (see socialrec.hybrid).
 
@@ -462,12 +462,13 @@ def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSCo
     protocol: only these items are ranked, and the ranker's validation split moves a
     ``cold_share`` of train's items out whole, like the test split, so that the ranker
     learns how far to trust the bridged ALS factors on items ALS never saw. Under
-    ``protocol`` time_cut the validation split is a time cut of train as well. Unless
+    ``protocol`` time_cut the validation split is a time cut of train as well, under
+    cold_users a cold-users split of train (other users, same ``cold_history``). Unless
     ``social`` is dropped, the social signal (``social_graph``, ``hybrid.social_inputs``)
     adds friends' items, node-embedding and neighbour-profile candidates and features."""
     from socialrec import als as A
     from socialrec import hybrid as H
-    from socialrec.split import cold_items_split, stratified_split, time_cut_split
+    from socialrec.split import cold_items_split, cold_users_split, stratified_split, time_cut_split
 
     items = storage.read(spark, ITEMS, dataset)
     content = {}
@@ -486,6 +487,11 @@ def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSCo
         # Validation after training in time too: the ranker then learns how much signals
         # (and the edges visible to them) tell about the future, as the test asks.
         fit_part, val = time_cut_split(train, cfg.val_ratio)
+        val_items, n_per_source = None, cfg.candidates
+    elif candidates is None and protocol == "cold_users":
+        # Validated on users made cold the same way (seed + 1: other users), so the blend
+        # is tuned for users with `cold_history` pairs, the users the test holds.
+        fit_part, val = cold_users_split(train, cold_share, cfg.seed + 1, history=cold_history)
         val_items, n_per_source = None, cfg.candidates
     elif candidates is None:
         fit_part, val = stratified_split(train, cfg.val_ratio, cfg.seed)
@@ -558,6 +564,7 @@ def recommend_stage(
     graph: GraphConfig | None = None,
     chosen_params: dict | None = None,
     cold_share: float = 0.2,
+    cold_history: int = 2,
     auc_depth: int = 1000,
     depth: int | None = None,
 ) -> dict[str, int]:
@@ -632,7 +639,7 @@ def recommend_stage(
                                             w2v_engine=w2v_engine, w2v_variant=content.variant,
                                             embed_model=embed_model, drop=drop,
                                             candidates=cold_items, cold_share=cold_share, graph_cfg=graph,
-                                            protocol=protocol)
+                                            protocol=protocol, cold_history=cold_history)
             if chosen_params is not None:
                 chosen_params.update({f"{model}.{key}": v for key, v in params.items()})
         elif model == "transformer_content":
@@ -979,7 +986,7 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
                     als=dataclasses.replace(cfg.als, seed=cfg.als.seed + offset),
                     hybrid=dataclasses.replace(cfg.hybrid, seed=cfg.hybrid.seed + offset), graph=cfg.graph,
                     chosen_params=chosen,
-                    cold_share=ev.cold_share, auc_depth=ev.auc_depth)
+                    cold_share=ev.cold_share, cold_history=ev.cold_history, auc_depth=ev.auc_depth)
                 params.update(chosen if len(seeds) == 1 else {f"seed{seed}.{k}": v for k, v in chosen.items()})
             elif stage == "evaluate":
                 _, info = evaluate_stage(spark, storage, run_id=run_id, dataset=cfg.dataset.name,
