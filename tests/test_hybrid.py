@@ -131,7 +131,8 @@ def test_cold_candidates_and_a_left_out_signal(spark, tiny):
     cat = build_catalogue(train, _items(spark, list("abcdef")), als_items=vec, content={}, allowed=["d", "f"],
                           popular=False)
     rows = candidates(train, cat, als_users=als_users, n_per_source=5).collect()
-    assert {r.item_id for r in rows} == {"d", "f"} and {r.user_id for r in rows} == {"u", "v", "w"}
+    # w has no ALS factors (and ALS is the only source left): no list, not an arbitrary one
+    assert {r.item_id for r in rows} == {"d", "f"} and {r.user_id for r in rows} == {"u", "v"}
     assert all(r.rr_popular == 0.0 and r.popularity == 0.0 and r.popularity_z == 0.0 for r in rows)
     # u = (1, 0): both score 1; v = (-1, 0) likewise; ties go to the item id: d first.
     assert {(r.user_id, r.item_id): r.rr_als for r in rows}[("u", "d")] == 1.0
@@ -145,7 +146,8 @@ def test_social_candidates_features_and_explanation(spark, tiny):
 
     train, shared, _ = tiny
     cat = dataclasses.replace(shared, als=None)  # social_inputs sets cat.graph: not on the shared fixture
-    edges = spark.createDataFrame([("d", "u", "v", "follow", 1.0, None), ("d", "u", "w", "follow", 1.0, None)],
+    edges = spark.createDataFrame([("d", "u", "v", "follow", 1.0, None), ("d", "u", "w", "follow", 1.0, None),
+                                   ("d", "n", "v", "follow", 1.0, None)],  # n: no train pair, follows v
                                   "dataset string, src string, dst string, kind string, weight double, ts timestamp")
     graph = graph_edges(edges, directed=True)
     nodes = spark.createDataFrame([("u", [1.0, 0.0]), ("v", [1.0, 0.0]), ("w", [0.0, 1.0])],
@@ -167,6 +169,11 @@ def test_social_candidates_features_and_explanation(spark, tiny):
     h = unit(m[0]) + 0.5 * unit(m[2]) + 0.5 * unit(m[2] + m[4])
     assert c.profile == pytest.approx(float(m[2] @ unit(h)), abs=1e-5)
     assert ("v", "c") not in rows and rows[("v", "a")].social == 0.0  # v follows nobody; c is v's own
+    # The newcomer n is served from the social sources: v's item c, and items near v's profile.
+    n = {i: r for (user, i), r in rows.items() if user == "n"}
+    assert n["c"].social == pytest.approx(math.log1p(1)) and n["c"].rr_social == 1.0 and n["c"].activity == 0.0
+    assert all(r.rr_als == 0.0 and r.rr_transformer == 0.0 for r in n.values())
+    assert n["c"].profile == pytest.approx(float(m[2] @ unit(m[2])), abs=1e-5)  # h_n = e_v
     top = rank_with(dict.fromkeys(FEATURES, 0.0) | {"social": 1.0}, candidates(
         train, cat, als_users=None, n_per_source=3, social=social), 1).where(F.col("user_id") == "u").first()
     assert (top.item_id, top.explanation) == ("c", "2 people you follow engaged with this")

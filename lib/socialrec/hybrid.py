@@ -139,8 +139,17 @@ def candidates(train: DataFrame, cat: Catalogue, *, als_users: DataFrame | None,
     else:
         users = users.withColumn("truth", F.lit(None).cast("array<string>"))
     if social is not None:
-        users = users.join(social.select(F.col(C.USER).alias("user_id"), "node", "profile", "friends"),
-                           "user_id", "left")
+        # Users without a pair in train but with a place in the graph get candidates too
+        # (from the social sources only): the new users a social signal is for.
+        newcomers = (social.select(F.col(C.USER).alias("user_id")).join(users.select("user_id"), "user_id", "left_anti")
+                     .select("user_id", F.array().cast("array<struct<item:string,w:double>>").alias("history"),
+                             *[F.lit(None).cast(t).alias(c) for c, t in (("als", "array<float>"),
+                                                                        ("truth", "array<string>"))]))
+        if truth is not None:
+            newcomers = newcomers.drop("truth").join(truth.groupBy(F.col(C.USER).alias("user_id")).agg(
+                F.collect_list(F.col(C.ITEM).cast("string")).alias("truth")), "user_id", "left")
+        users = users.unionByName(newcomers.select(*users.columns)).join(
+            social.select(F.col(C.USER).alias("user_id"), "node", "profile", "friends"), "user_id", "left")
     else:
         users = (users.withColumn("node", F.lit(None).cast("array<float>"))
                  .withColumn("profile", F.lit(None).cast("array<float>"))
@@ -181,8 +190,10 @@ def _gen_block(block: pd.DataFrame, c: Catalogue, index: dict, pop_score: np.nda
                     P[r] = (p / norm).astype(np.float32)
         vectors[name] = (P, m)
     lists = {}
+    empty = (np.zeros(0, np.int64), np.zeros(0, np.float32))
     for name, (P, m) in vectors.items():
-        lists[name] = topk_block(P, seen, m, n, candidates=c.allowed)
+        found = topk_block(P, seen, m, n, candidates=c.allowed)
+        lists[name] = [found[r] if P[r].any() else empty for r in range(n_users)]  # no vector: no list
     if c.popular:
         lists["popular"] = topk_block(np.ones((n_users, 1), np.float32), seen, pop_score[:, None], n,
                                       candidates=c.allowed)
@@ -191,8 +202,7 @@ def _gen_block(block: pd.DataFrame, c: Catalogue, index: dict, pop_score: np.nda
         if name in social:
             P, m = social[name]
             found = topk_block(P, seen, m, n, candidates=c.allowed)
-            empty = (np.zeros(0, np.int64), np.zeros(0, np.float32))
-            lists[name] = [found[r] if P[r].any() else empty for r in range(n_users)]  # no vector: no list
+            lists[name] = [found[r] if P[r].any() else empty for r in range(n_users)]
     if social.get("friends") is not None:
         lists["social"] = social["friends_top"]
     rows = []
@@ -266,7 +276,8 @@ def social_inputs(part: DataFrame, graph: DataFrame, cat: Catalogue, *, nodes: D
     from socialrec import graph as G
 
     spark = part.sparkSession
-    out = part.select(C.USER).distinct()
+    # Train users and everyone with an edge: users without train pairs can still be served.
+    out = part.select(C.USER).unionByName(graph.select(F.col("src").alias(C.USER))).distinct()
     if nodes is not None:
         nv = nodes.select(C.USER, F.col("vector").alias("node"))
         iv = (part.select(C.USER, C.ITEM, F.col(C.WEIGHT).cast("double").alias("_w")).where(F.col("_w") > 0)
