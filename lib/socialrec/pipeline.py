@@ -411,6 +411,20 @@ def _bridge_vectors(spark, storage, *, dataset, kinds, embed_model, w2v_engine, 
     return out or None
 
 
+def newest_pair(train: DataFrame) -> int | None:
+    """The newest train pair's time in epoch microseconds (time-zone free; one value)."""
+    return train.agg(F.max(F.unix_micros(C.TS))).first()[0]
+
+
+def known_by(df: DataFrame, col: str, newest: int | None) -> DataFrame:
+    """The rows of ``df`` a model trained up to ``newest`` may know: ``col`` undated or
+    not after it. Edges and own posts dated after the newest train pair are future
+    information (on Stack Exchange a reply edge or an answer *is* a test interaction)."""
+    if newest is None:
+        return df
+    return df.where(F.col(col).isNull() | (F.unix_micros(col) <= F.lit(newest)))
+
+
 def social_graph(spark, storage, *, dataset: str, train: DataFrame, cfg: GraphConfig, with_nodes: bool = True) -> tuple:
     """The social graph a model trained on ``train`` may see, and node vectors for it:
     (graph (src, dst, weight) or None, node vectors (user_id, vector) or None, info).
@@ -422,8 +436,7 @@ def social_graph(spark, storage, *, dataset: str, train: DataFrame, cfg: GraphCo
     from socialrec import graph as G
 
     edges = storage.read(spark, EDGES, dataset)
-    newest = train.agg(F.max(F.unix_micros(C.TS))).first()[0]  # one value (time-zone free)
-    visible = edges.where(F.col(C.TS).isNull() | (F.unix_micros(C.TS) <= F.lit(newest)))
+    visible = known_by(edges, C.TS, newest_pair(train))
     n_all, n_visible = edges.count(), visible.count()
     info = {"graph.edges": str(n_all), "graph.visible_edges": str(n_visible)}
     if n_visible == 0:
@@ -578,7 +591,10 @@ def recommend_stage(
     users = train.select(C.USER).unionByName(test.select(C.USER)).distinct()
     content = content or ContentConfig()
     als_cfg = als or ALSConfig()
-    own = (storage.read(spark, ITEMS, dataset).where(F.col(C.AUTHOR).isNotNull())
+    newest = newest_pair(train)
+    # A user's own posts and edges inform their profile only if they existed by the end
+    # of train (a post or reply tie dated later is future information).
+    own = (known_by(storage.read(spark, ITEMS, dataset), C.CREATED_AT, newest).where(F.col(C.AUTHOR).isNotNull())
            .select(F.col(C.AUTHOR).alias(C.USER), C.ITEM))
     has_own = own.limit(1).count() > 0
     depth = max(k, depth or k)  # list length written; k stays the cut-off that tuning and the ranker optimise
@@ -610,7 +626,7 @@ def recommend_stage(
         elif model == "als":
             bridge_vecs = _bridge_vectors(spark, storage, dataset=dataset, kinds=als_cfg.bridge,
                                           embed_model=embed_model, w2v_engine=w2v_engine, w2v_variant=content.variant)
-            edges = storage.read(spark, EDGES, dataset)
+            edges = known_by(storage.read(spark, EDGES, dataset), C.TS, newest)
             recs, params, release = _als(spark, storage, dataset=dataset, train=train, cfg=als_cfg, k=k,
                                          depth=depth, run_id=run_id, protocol=protocol, seed=seed, users=users,
                                          bridge_vecs=bridge_vecs,
