@@ -203,3 +203,14 @@ def test_graph_stage_writes_node_embeddings_and_profiles(spark, storage):
     graph_stage(spark, storage, dataset="d", cfg=cfg, embed_model="m")
     after = sorted((r.source, r.user_id, tuple(r.vector)) for r in storage.read(spark, USER_PROFILES, "d").collect())
     assert before == after and storage.read(spark, NODE_EMBEDDINGS, "d").count() == 5
+
+
+def test_models_see_only_edges_and_posts_known_by_the_end_of_train(spark):
+    from socialrec.pipeline import known_by, newest_pair
+
+    train = spark.createDataFrame([("u", datetime(2026, 3, 1)), ("v", datetime(2026, 3, 5))], "user_id string, ts timestamp")
+    edges = spark.createDataFrame([("a", datetime(2026, 3, 5)), ("b", datetime(2026, 3, 5, 0, 0, 1)), ("c", None)],
+                                  "src string, ts timestamp")
+    newest = newest_pair(train)
+    assert sorted(r.src for r in known_by(edges, "ts", newest).collect()) == ["a", "c"]  # b: one second later
+    assert known_by(edges, "ts", None).count() == 3  # no train pair: nothing to compare with
