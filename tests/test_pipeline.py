@@ -113,7 +113,9 @@ def test_tables_are_readable_by_another_delta_reader(cfg, first_run):
     metrics = deltalake.DeltaTable(storage.location("metrics")).to_pandas()
     assert len(recs[(recs.run_id == "run-a") & (recs.model == "popularity")]) == 300 * 10
     assert set(recs[recs.run_id == "run-a"].model) == {"popularity", "als", "w2v_content", "transformer_content",
-                                                       "hybrid"}
+                                                       "hybrid", "hybrid-social"}
+    nodes = deltalake.DeltaTable(storage.location("node_embeddings")).to_pandas()
+    assert len(nodes) == first_run["graph"]["nodes"] and nodes.vector.map(len).eq(16).all()
     assert set(metrics.columns) >= {"run_id", "dataset", "split", "model", "segment", "metric", "k", "value"}
     ranking = metrics[(metrics.split != "word2vec") & ~metrics.split.str.endswith("-validation")]
     assert (ranking.split == "stratified").all() and (metrics.dataset == "synthetic").all()
