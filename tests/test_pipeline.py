@@ -29,7 +29,11 @@ def first_run(spark, cfg):
 
 
 def _snapshot(spark, storage, table):
-    return sorted(tuple(r) for r in storage.read(spark, table).drop("components").collect())
+    # computed_at of node_embeddings / user_profiles: when the (identical) vectors were written
+    df = storage.read(spark, table).drop("components")
+    if table in ("node_embeddings", "user_profiles"):
+        df = df.drop("computed_at")
+    return sorted(tuple(r) for r in df.collect())
 
 
 def test_tables_and_results(spark, cfg, first_run):
@@ -124,7 +128,7 @@ def test_tables_are_readable_by_another_delta_reader(cfg, first_run):
 def test_rerun_with_the_same_run_id_leaves_identical_tables(spark, cfg, first_run):
     storage = Storage(cfg.storage.root)
     tables = ("users", "items", "interactions", "edges", "rejects", "splits", "recommendations", "metrics",
-              "tokens", "word_vectors", "item_w2v", "item_embeddings", "id_map")
+              "tokens", "word_vectors", "item_w2v", "item_embeddings", "id_map", "node_embeddings", "user_profiles")
     before = {t: _snapshot(spark, storage, t) for t in tables}
     again = run_stage(spark, cfg, "run", run_id="run-a")
     assert again["embed"]["embedded"] == 0  # nothing changed: no text embedded again
@@ -132,8 +136,8 @@ def test_rerun_with_the_same_run_id_leaves_identical_tables(spark, cfg, first_ru
         assert _snapshot(spark, storage, t) == before[t], t
     runs = storage.read(spark, "runs").where("run_id = 'run-a'").collect()
     assert len(runs) == 1 and runs[0].status == "succeeded"
-    assert set(runs[0].timings) == {"ingest", "tokenize", "word2vec", "embed", "split", "recommend", "evaluate",
-                                    "report"}
+    assert set(runs[0].timings) == {"ingest", "tokenize", "word2vec", "embed", "graph", "split", "recommend",
+                                    "evaluate", "report"}
     assert '"protocol": "stratified"' in runs[0].config
     # conf/env/test.yaml tunes ALS over two regParam values: the choice is in runs.params
     # and both validation scores are in metrics.
