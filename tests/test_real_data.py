@@ -161,7 +161,8 @@ def test_pipeline_on_movielens_100k(spark, tmp_path):
     # ALS and the hybrid at the values tuning chose on this data (conf/base.yaml's grid;
     # the test layer's small grid is for the generated network): one fit each, not six.
     cfg = _cfg("movielens-100k", f"storage.root={tmp_path / 'wh'}", "als.tune=false", "als.rank=64", "als.reg=0.3",
-               "als.alpha=1.0", "als.max_iter=15", "hybrid.candidates=50", "hybrid.blend=[als_z,transformer_z,w2v_z]")
+               "als.alpha=1.0", "als.max_iter=15", "hybrid.candidates=50", "hybrid.blend=[als_z,transformer_z,w2v_z]",
+               "evaluation.models=[popularity,als,w2v_content,transformer_content,hybrid]")  # no graph here
     out = run_stage(spark, cfg, "run", run_id="ml100k")
     # Per-user round(0.75 n), half to even: the same totals as python_stratified_split.
     assert out["split"] == {"train": 74_992, "test": 25_008}
