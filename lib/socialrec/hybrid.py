@@ -133,9 +133,10 @@ def candidates(train: DataFrame, cat: Catalogue, *, als_users: DataFrame | None,
                            "user_id", "left")
     else:
         users = users.withColumn("als", F.lit(None).cast("array<float>"))
-    if truth is not None:
-        users = users.join(truth.groupBy(F.col(C.USER).alias("user_id")).agg(
-            F.collect_list(F.col(C.ITEM).cast("string")).alias("truth")), "user_id", "left")
+    truth_lists = None if truth is None else truth.groupBy(F.col(C.USER).alias("user_id")).agg(
+        F.collect_list(F.col(C.ITEM).cast("string")).alias("truth"))
+    if truth_lists is not None:
+        users = users.join(truth_lists, "user_id", "left")
     else:
         users = users.withColumn("truth", F.lit(None).cast("array<string>"))
     if social is not None:
@@ -145,9 +146,8 @@ def candidates(train: DataFrame, cat: Catalogue, *, als_users: DataFrame | None,
                      .select("user_id", F.array().cast("array<struct<item:string,w:double>>").alias("history"),
                              *[F.lit(None).cast(t).alias(c) for c, t in (("als", "array<float>"),
                                                                         ("truth", "array<string>"))]))
-        if truth is not None:
-            newcomers = newcomers.drop("truth").join(truth.groupBy(F.col(C.USER).alias("user_id")).agg(
-                F.collect_list(F.col(C.ITEM).cast("string")).alias("truth")), "user_id", "left")
+        if truth_lists is not None:
+            newcomers = newcomers.drop("truth").join(truth_lists, "user_id", "left")
         users = users.unionByName(newcomers.select(*users.columns)).join(
             social.select(F.col(C.USER).alias("user_id"), "node", "profile", "friends"), "user_id", "left")
     else:

@@ -235,10 +235,10 @@ def graph_stage(spark: SparkSession, storage: Storage, *, dataset: str, cfg: Gra
 
     edges = storage.read(spark, EDGES, dataset)
     scope = {C.DATASET: dataset}
-    n_users = storage.read(spark, USERS, dataset).count()
     if not _has_rows(edges):
         log.warning("graph: dataset %s has no edges; no node embeddings and no social profiles", dataset)
-        return {"edges": 0, "nodes": 0, "users_without_vector": n_users, "profiles": {}}
+        return {"edges": 0, "nodes": 0, "users_without_vector": storage.read(spark, USERS, dataset).count(),
+                "profiles": {}}
     now = F.current_timestamp()
     # Materialised: the walks, the degrees and the aggregation all read the graph.
     g = G.graph_edges(edges, directed=cfg.directed, weighted=cfg.weighted).localCheckpoint()
@@ -519,10 +519,14 @@ def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSCo
     models = {}
     info: dict[str, str] = {}
     graph_cfg = graph_cfg or GraphConfig()
+    graphs: dict = {}  # newest pair -> (graph, nodes, info): both phases share one when they see the same edges
     for name, part, truth, allowed in (("ranker", fit_part, val, val_items), ("serve", train, None, candidates)):
         graph = nodes = None
         if "social" not in drop:  # the edges visible to this part (none dated after its newest pair)
-            graph, nodes, seen_info = social_graph(spark, storage, dataset=dataset, train=part, cfg=graph_cfg)
+            newest = newest_pair(part)
+            if newest not in graphs:
+                graphs[newest] = social_graph(spark, storage, dataset=dataset, train=part, cfg=graph_cfg)
+            graph, nodes, seen_info = graphs[newest]
             info.update({(k if name == "serve" else f"{k}.ranker"): v for k, v in seen_info.items()})
         uvec = ivec = None
         if "als" not in drop:
