@@ -94,6 +94,10 @@ def test_single_k_becomes_a_list():
         ("graph.directed=sometimes", "graph.directed", "true or false"),
         ("hybrid.blend=[friends_z]", "hybrid.blend", "unknown feature 'friends_z'"),
         ("evaluation.segments=[friends]", "evaluation.segments", "light_with_friends"),
+        ("storage.catalog=main.recs; DROP TABLE x", "storage.catalog", "plain identifiers"),
+        ("storage.catalog=a.b.c", "storage.catalog", "catalog.schema or schema"),
+        ("storage.catalog=main.1x", "storage.catalog", "not starting with a digit"),
+        ("storage.root=''", "storage.root", "folder or URI"),
     ],
 )
 def test_bad_values_name_the_key(override, key, why):

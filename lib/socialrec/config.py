@@ -18,6 +18,7 @@ import importlib.resources
 from datetime import datetime
 import json
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -65,6 +66,9 @@ class SparkConfig:
     ui: bool = False
     progress: bool = True
     log_level: str = "WARN"
+    # Where Spark checkpoints RDD lineage (ALS): must be storage every executor reaches.
+    # null: a temporary folder in local mode, else <storage.root>/_checkpoints.
+    checkpoint_dir: str | None = None
     conf: dict[str, str] = field(default_factory=dict)
 
 
@@ -84,9 +88,11 @@ class JarsConfig:
 
 @dataclass
 class StorageConfig:
+    # Delta tables as paths <root>/<table> (a folder, hdfs://, s3a://, abfss://, dbfs:/,
+    # /Volumes/...); reports and checkpoints go under it as well.
     root: str = "./warehouse"
-    # "catalog.schema" where a metastore is configured; tables are then
-    # <catalog>.<schema>.<table> instead of paths under root.
+    # "catalog.schema" (or "schema") of a metastore: tables are then managed or
+    # external metastore tables <catalog>.<schema>.<table>, the schema created if absent.
     catalog: str | None = None
 
 
@@ -469,12 +475,22 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     raise ConfigError(f"{key}: unsupported type {tp}")  # pragma: no cover - schema bug
 
 
+# storage.catalog: one or two plain identifiers ("schema" or "catalog.schema"); they are
+# put into SQL, so nothing else is accepted.
+CATALOG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
+
+
 def validate(cfg: Config) -> None:
     """Check value ranges and choices; raise ConfigError naming the first bad key."""
 
     def bad(key: str, why: str) -> None:
         raise ConfigError(f"{key}: {why}")
 
+    if cfg.storage.catalog is not None and not CATALOG_NAME.fullmatch(cfg.storage.catalog):
+        bad("storage.catalog", f"{cfg.storage.catalog!r} is not catalog.schema or schema of plain identifiers "
+                               "(letters, digits, underscores; not starting with a digit)")
+    if not cfg.storage.root:
+        bad("storage.root", "must be a folder or URI")
     ev = cfg.evaluation
     if ev.protocol not in PROTOCOLS:
         bad("evaluation.protocol", f"{ev.protocol!r} is not one of {', '.join(PROTOCOLS)}")

@@ -56,6 +56,7 @@ from socialrec.schemas import (
 )
 from socialrec.tokenize import tokenize
 from socialrec.word2vec import item_vectors, train_word_vectors
+from socialrec.session import ensure_checkpoint_dir
 from socialrec.sources import load_raw
 from socialrec.split import split, to_pairs
 from socialrec.storage import Storage
@@ -959,6 +960,7 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
     ``tracking.mlflow`` is set, the MLflow run. ``evaluate`` first runs only the feature
     stages whose outputs are missing (``missing_features``)."""
     storage = Storage(cfg.storage.root, cfg.storage.catalog)
+    ensure_checkpoint_dir(spark, cfg.spark.checkpoint_dir, cfg.storage.root)
     run_id = run_id or cfg.run.id or new_run_id()
     ev = cfg.evaluation
     if command == "run":

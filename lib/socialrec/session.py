@@ -106,3 +106,25 @@ def get_spark(spark: SparkConfig, jars: JarsConfig) -> SparkSession:
     session.sparkContext.setLogLevel(spark.log_level)
     log.info("Spark %s session started (%s)", session.version, session.sparkContext.master)
     return session
+
+
+def ensure_checkpoint_dir(session: SparkSession, checkpoint_dir: str | None, storage_root: str) -> str:
+    """Set Spark's checkpoint directory (ALS truncates its lineage there) unless one is
+    set: ``checkpoint_dir`` if given; in local mode a temporary folder; on a cluster
+    ``<storage_root>/_checkpoints``, which every executor reaches (a driver-local
+    temporary folder would not be). Returns the directory in use."""
+    sc = session.sparkContext
+    current = sc.getCheckpointDir()
+    if current:
+        return current
+    if checkpoint_dir:
+        chosen = checkpoint_dir
+    elif sc.master.startswith("local"):
+        import tempfile
+
+        chosen = tempfile.mkdtemp(prefix="socialrec-checkpoints-")
+    else:
+        chosen = storage_root.rstrip("/") + "/_checkpoints"
+    sc.setCheckpointDir(chosen)
+    log.info("Spark checkpoint directory: %s", sc.getCheckpointDir())
+    return sc.getCheckpointDir()

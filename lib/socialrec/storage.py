@@ -2,8 +2,11 @@
 reading them, and repeatable writes (MERGE on the table's keys).
 
 Tables are Delta paths ``<root>/<table>`` or, when a catalog is configured,
-``<catalog>.<table>`` (``catalog`` being ``catalog.schema``). Every write goes through
-``Storage.merge``, so running a stage twice on the same input leaves the same rows.
+metastore tables ``<catalog>.<table>`` (``catalog`` being ``catalog.schema`` or
+``schema``; the schema is created when absent). The same calls read and write both:
+only ``location`` and how a table is opened (by path or by name) differ. Every write
+goes through ``Storage.merge``, so running a stage twice on the same input leaves the
+same rows.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import ArrayType, DoubleType, FloatType, MapType
 
+from socialrec.config import CATALOG_NAME
 from socialrec.schemas import TABLES, Table, conform
 
 log = logging.getLogger(__name__)
@@ -38,6 +42,10 @@ class Storage:
 
     root: str = "./warehouse"
     catalog: str | None = None
+
+    def __post_init__(self):
+        if self.catalog is not None and not CATALOG_NAME.fullmatch(self.catalog):
+            raise ValueError(f"storage catalog {self.catalog!r}: expected catalog.schema or schema of plain identifiers")
 
     # ------------------------------------------------------------------ locations
     def location(self, table: str | Table) -> str:
@@ -69,13 +77,21 @@ class Storage:
         if self.exists(spark, table):
             self._add_missing_columns(spark, table)
             return
-        builder = DeltaTable.createIfNotExists(spark)
         loc = self.location(table)
-        builder = builder.tableName(loc) if self.catalog else builder.location(loc)
-        builder = builder.addColumns(table.schema)
-        if table.partition_by:
-            builder = builder.partitionedBy(*table.partition_by)
-        builder.execute()
+        if self.catalog:
+            # DeltaTableBuilder.tableName takes at most schema.table; catalog.schema.table
+            # (Unity Catalog, or spark_catalog spelled out) needs SQL. Same columns, NOT
+            # NULL and partitioning as the builder would declare.
+            spark.sql(f"CREATE SCHEMA IF NOT EXISTS {self.catalog}")
+            cols = ", ".join(f"`{f.name}` {f.dataType.simpleString()}{'' if f.nullable else ' NOT NULL'}"
+                             for f in table.schema.fields)
+            parts = f" PARTITIONED BY ({', '.join(f'`{c}`' for c in table.partition_by)})" if table.partition_by else ""
+            spark.sql(f"CREATE TABLE IF NOT EXISTS {loc} ({cols}) USING DELTA{parts}")
+        else:
+            builder = DeltaTable.createIfNotExists(spark).location(loc).addColumns(table.schema)
+            if table.partition_by:
+                builder = builder.partitionedBy(*table.partition_by)
+            builder.execute()
         log.info("created Delta table %s", loc)
 
     def _add_missing_columns(self, spark: SparkSession, table: Table) -> None:
