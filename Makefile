@@ -7,7 +7,7 @@ export PYTHONPATH := $(CURDIR)/lib
 export PYSPARK_PYTHON := $(CURDIR)/.venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-all bench bench-text bench-embed bench-als bench-graph wheel clean
+.PHONY: setup demo test test-quick test-all bench bench-text bench-embed bench-als bench-graph wheel clean
 
 setup:
 	@bash scripts/setup.sh
@@ -15,7 +15,12 @@ setup:
 demo: setup
 	$(PY) -m socialrec run $(ARGS)
 
+# The slow tests that CI runs as well: the standalone-cluster spark-submit test and the
+# notebooks executed top to bottom. `make test-quick` leaves them out too.
 test: setup
+	$(PY) -m pytest -q -m "not slow or cluster or notebooks" $(PYTEST_ARGS)
+
+test-quick: setup
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 test-all: setup
@@ -40,4 +45,4 @@ wheel: setup
 	$(PY) -m pip wheel --no-deps -w dist .
 
 clean:
-	rm -rf warehouse spark-warehouse dist build lib/*.egg-info .pytest_cache
+	rm -rf warehouse spark-warehouse dist build lib/*.egg-info *.egg-info .pytest_cache notebook-output standalone-cluster

@@ -18,7 +18,8 @@ def test_wheel_contents_and_zip_import(tmp_path):
     (wheel,) = out.glob("socialrec-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"socialrec/cli.py", "socialrec/conf/base.yaml", "socialrec/conf/env/cluster.yaml",
-            "socialrec/conf/datasets/synthetic.yaml", "socialrec_jobs/pipeline.py"} <= names
+            "socialrec/conf/datasets/synthetic.yaml", "socialrec_jobs/run_pipeline.py",
+            "socialrec/standalone.py", "socialrec/notebook.py"} <= names
     entry = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "socialrec = socialrec.cli:main" in entry
@@ -30,3 +31,18 @@ def test_wheel_contents_and_zip_import(tmp_path):
                           cwd=tmp_path, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["True", "None", "none", "200"]
+
+
+def test_job_files_shadow_no_module():
+    """spark-submit puts jobs/ first on the driver's sys.path: a job named like a module
+    that Python, pyspark or a dependency imports (tokenize.py did) breaks the driver."""
+    import importlib.util
+
+    jobs = sorted((ROOT / "jobs").glob("*.py"))
+    names = [p.stem for p in jobs]
+    assert "run_pipeline" in names and len(names) == 10
+    for name in names:
+        assert name not in sys.stdlib_module_names, name
+        assert importlib.util.find_spec(name) is None, f"jobs/{name}.py shadows an importable module"
+        text = (ROOT / "jobs" / f"{name}.py").read_text()
+        assert "from socialrec.cli import main" in text

@@ -16,6 +16,7 @@ import argparse
 import logging
 import sys
 import time
+from pathlib import Path
 
 from socialrec.config import ConfigError, load_config
 from socialrec.pipeline import format_summary, run_stage
@@ -32,6 +33,8 @@ COMMANDS = {
     "graph": "node embeddings from random walks over the edges, and neighbour-aggregated user_profiles",
     "split": "split interactions into train/test by evaluation.protocol",
     "recommend": "top-k recommendations per user for each evaluation.models entry",
+    "metrics": "metrics of this run id's recommendations against its split's test pairs, and the report "
+               "(after split and recommend under the same --run-id)",
     "evaluate": "the ablation runner: every evaluation.models entry on the same split(s), metrics per segment "
                 "and seed into the metrics table, and the report (runs missing feature stages first)",
 }
@@ -98,7 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"socialrec: configuration error: {exc}", file=sys.stderr)
         return 2
+    import socialrec
     from socialrec.session import SessionError, get_spark  # imports pyspark's JVM glue lazily
+
+    log.info("socialrec %s from %s, command %s", socialrec.__version__, Path(socialrec.__file__).parent, args.command)
 
     start = time.perf_counter()
     try:

@@ -45,6 +45,7 @@ from socialrec.schemas import (
     ITEM_W2V,
     ITEMS,
     METRICS,
+    RUNS,
     NODE_EMBEDDINGS,
     RECOMMENDATIONS,
     REJECTS,
@@ -968,6 +969,8 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
                   and (s != "graph" or _needs(cfg, "graph"))]
     elif command == "evaluate":
         stages = missing_features(spark, storage, cfg)
+    elif command == "metrics":  # the metrics of this run's split and recommendations (stage by stage use)
+        stages = ["evaluate"]
     else:
         stages = [command]
     loop = command in ("run", "evaluate")
@@ -975,10 +978,21 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
     depth = max(cfg.recommend.k, *ev.k)
     timer = Timer()
     started = datetime.now(timezone.utc)
-    record_run(spark, storage, run_id=run_id, dataset=cfg.dataset.name, command=command, status="running",
-               started_at=started, finished_at=None, config_json=cfg.to_json())
-    result: dict = {"run_id": run_id}
     params: dict[str, str] = {}  # values chosen while running (tuned ALS, segment cuts), recorded in runs
+    # Stages called one at a time under one run id (a notebook, a scheduler's tasks) make
+    # one run: the command lists the stages in call order, timings and params add up,
+    # started_at is the first call's. The same command again replaces the row.
+    recorded = command
+    prior = storage.read(spark, RUNS).where(F.col(C.RUN_ID) == run_id).first()
+    if prior is not None and prior.command and prior.command != command:
+        called = prior.command.split(",")
+        recorded = ",".join(called + ([command] if command not in called else []))
+        started = prior.started_at.replace(tzinfo=timezone.utc) if prior.started_at else started
+        timer.timings.update(prior.timings or {})
+        params.update(prior.params or {})
+    record_run(spark, storage, run_id=run_id, dataset=cfg.dataset.name, command=recorded, status="running",
+               started_at=started, finished_at=None, config_json=cfg.to_json(), timings=timer.timings, params=params)
+    result: dict = {"run_id": run_id}
 
     def one(stage: str, seed: int, offset: int) -> None:
         log.info("stage %s: starting (run %s, seed %d)", stage, run_id, seed)
@@ -1029,6 +1043,7 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
                     one(stage, seed, offset)
             if len(seeds) > 1:
                 summarise_seeds(spark, storage, run_id=run_id, protocol=ev.protocol, seeds=seeds, models=ev.models)
+        if loop or command == "metrics":
             rows = storage.read(spark, METRICS).where((F.col(C.RUN_ID) == run_id) & (F.col(C.SPLIT) == ev.protocol)
                                                       & F.col(C.MODEL).isin(*ev.models))
             result["metrics"] = [r.asDict() for r in rows.collect()]  # models x segments x metrics x k (x seeds)
@@ -1046,11 +1061,11 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
                     result["mlflow_run"] = log_to_mlflow(cfg, run_id=run_id, rows=result["metrics"], params=params,
                                                          timings=timer.timings, report=result.get("report"))
     except Exception as exc:
-        record_run(spark, storage, run_id=run_id, dataset=cfg.dataset.name, command=command, status="failed",
+        record_run(spark, storage, run_id=run_id, dataset=cfg.dataset.name, command=recorded, status="failed",
                    started_at=started, finished_at=datetime.now(timezone.utc), config_json=cfg.to_json(),
                    timings=timer.timings, error="".join(traceback.format_exception(exc)), params=params)
         raise
-    record_run(spark, storage, run_id=run_id, dataset=cfg.dataset.name, command=command, status="succeeded",
+    record_run(spark, storage, run_id=run_id, dataset=cfg.dataset.name, command=recorded, status="succeeded",
                started_at=started, finished_at=datetime.now(timezone.utc), config_json=cfg.to_json(),
                timings=timer.timings, params=params)
     result["timings"] = timer.timings

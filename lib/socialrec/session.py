@@ -103,9 +103,43 @@ def get_spark(spark: SparkConfig, jars: JarsConfig) -> SparkSession:
         for key, value in wanted.items():
             if session.conf.isModifiable(key):
                 session.conf.set(key, value)
+        ship_wheels(session)
     session.sparkContext.setLogLevel(spark.log_level)
     log.info("Spark %s session started (%s)", session.version, session.sparkContext.master)
     return session
+
+
+def ship_wheels(session: SparkSession) -> list[str]:
+    """Put the wheels given to ``spark-submit --py-files`` on the executors' Python path.
+
+    PySpark adds only .zip, .egg and .jar py-files to the executors' ``sys.path``: a
+    .whl reaches the driver's path (spark-submit sets PYTHONPATH) and is copied to every
+    executor, but the executors' Python workers never import from it, so the first
+    pandas UDF fails with "No module named 'socialrec'". A wheel is a zip archive, so a
+    .zip copy of it is added with ``addPyFile``. Returns the copies added."""
+    from pyspark import SparkFiles
+
+    sc = session.sparkContext
+    added = []
+    for path in filter(None, sc.getConf().get("spark.submit.pyFiles", "").split(",")):
+        name = os.path.basename(path)
+        if not name.lower().endswith(".whl") or name[:-4] + ".zip" in sc._python_includes:
+            continue
+        local = os.path.join(SparkFiles.getRootDirectory(), name)  # where SparkContext copied it
+        if not os.path.exists(local):
+            local = path.removeprefix("file://").removeprefix("file:")
+        if not os.path.exists(local):
+            log.warning("py-file %s: not found on the driver; executors may not import it", path)
+            continue
+        import shutil
+        import tempfile
+
+        copy = os.path.join(tempfile.mkdtemp(prefix="socialrec-pyfiles-"), name[:-4] + ".zip")
+        shutil.copyfile(local, copy)
+        sc.addPyFile(copy)
+        added.append(copy)
+        log.info("py-file %s: added to the executors' Python path as %s", name, os.path.basename(copy))
+    return added
 
 
 def ensure_checkpoint_dir(session: SparkSession, checkpoint_dir: str | None, storage_root: str) -> str:

@@ -84,7 +84,9 @@ def daemon_env(directory: Path, ident: str) -> dict[str, str]:
     loopback only."""
     conf = directory / "conf"
     conf.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARK_", "PYSPARK_GATEWAY"))}
+    # Nothing of the caller's Python path or Spark settings leaks into the daemons (and from
+    # them into executors): jobs must bring their code themselves (--py-files).
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARK_", "PYSPARK_", "PYTHONPATH"))}
     env.update({
         "SPARK_HOME": str(spark_home()),
         "SPARK_CONF_DIR": str(conf),

@@ -1,0 +1,113 @@
+"""The pipeline submitted with spark-submit to a Spark standalone cluster (a master and a
+worker started on loopback from the pyspark installation's scripts): executors are
+separate JVMs with their own Python workers, so closures must pickle, nothing may rely
+on driver-only state, and the transformer is loaded inside the executors. The library
+comes only from the wheel on --py-files (no PYTHONPATH, no checkout on the path)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from socialrec import jars as J
+from socialrec import standalone
+
+from .conftest import ROOT
+
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
+
+MODELS = ["popularity", "als", "transformer_content", "hybrid-social"]
+SMALL = """\
+spark: {shuffle_partitions: 4}
+dataset: {synthetic: {users: 150, posts: 450, interactions_per_user_mean: 20.0}}
+word2vec: {vector_size: 32, max_iter: 3, partitions: 1}
+als: {rank: 8, max_iter: 5, tune: false}
+graph: {walk_length: 10, walks_per_node: 4, vector_size: 16, max_iter: 3}
+hybrid: {candidates: 20, blend: [als_z, transformer_z, social_z]}
+evaluation: {models: [%s], k: [10]}
+""" % ", ".join(MODELS)
+
+
+def test_pipeline_under_spark_submit_on_a_standalone_cluster(spark, tmp_path):
+    from pyspark.sql import functions as F
+
+    from socialrec.embed import embedding_text
+    from socialrec.encoder import get_encoder
+    from socialrec.storage import Storage
+
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(dist),
+                    str(ROOT)], check=True, capture_output=True, cwd=tmp_path, timeout=300)
+    (wheel,) = dist.glob("socialrec-*.whl")
+    jar_dir = J.jar_dir()
+    jars = ",".join(str(J.jar_file(c, jar_dir)) for c in J.DELTA_JARS)
+    small = tmp_path / "small.yaml"
+    small.write_text(SMALL, encoding="utf-8")
+    wh = tmp_path / "warehouse"
+    submit = str(Path(standalone.spark_home()) / "bin" / "spark-submit")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SPARK_HOME")}
+    env.update({"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
+                "SPARK_LOCAL_IP": standalone.HOST})
+
+    with standalone.local_cluster(tmp_path / "cluster", cores=2, memory="3g") as cluster:
+        assert cluster.state()["aliveworkers"] == 1
+        cmd = [submit, "--master", cluster.master_url, "--name", "socialrec-cluster-test",
+               "--driver-memory", "2g", "--conf", "spark.executor.memory=2g", "--conf", "spark.cores.max=2",
+               "--py-files", str(wheel), "--jars", jars,
+               str(ROOT / "jobs" / "run_pipeline.py"),
+               "--conf", str(ROOT / "conf" / "base.yaml"), "--conf", str(ROOT / "conf" / "env" / "cluster.yaml"),
+               "--conf", str(small), "--set", f"storage.root={wh}", "--run-id", "cluster-1"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=1200)
+        log = proc.stdout + proc.stderr
+        assert proc.returncode == 0, log[-5000:]
+        apps = cluster.state()["completedapps"]
+        assert [(a["name"], a["state"]) for a in apps] == [("socialrec-cluster-test", "FINISHED")]
+        pids = cluster.pids()
+    # stopped: the master and worker processes are gone
+    assert pids and not [p for p in pids if standalone._alive(p)]
+
+    # The driver imported socialrec from the wheel, not from a checkout.
+    assert f"from {wheel}/socialrec, command run" in log, log[-3000:]
+    assert "socialrec run: run cluster-1 on dataset synthetic" in proc.stdout
+    # The executor got the wheel and the jars from the driver and ran the Python UDFs itself:
+    # the transformer's pandas UDF (ArrowEvalPython) and the mapInPandas top-k and walks.
+    (app_dir,) = (tmp_path / "cluster" / "work").glob("app-*")
+    executor_dirs = [d for d in app_dir.iterdir() if d.is_dir()]
+    assert executor_dirs
+    shipped = {p.name for d in executor_dirs for p in d.iterdir()}
+    assert {wheel.name, "delta-spark_4.1_2.13-4.4.0.jar"} <= shipped
+    executor_log = "".join((d / "stderr").read_text(errors="replace") for d in executor_dirs)
+    assert "ArrowEvalPythonEvaluatorFactory" in executor_log and "MapInBatchEvaluatorFactory" in executor_log
+
+    # Results read back: every model listed 10 items for every user; metrics; the run.
+    storage = Storage(str(wh))
+    run = storage.read(spark, "runs").where("run_id = 'cluster-1'").first()
+    assert run.status == "succeeded" and run.command == "run"
+    recs = storage.read(spark, "recommendations").where("run_id = 'cluster-1'")
+    per_model = {r.model: (r.users, r.rows) for r in recs.groupBy("model").agg(
+        F.countDistinct("user_id").alias("users"), F.count("*").alias("rows")).collect()}
+    assert set(per_model) == set(MODELS)
+    for model, (users, rows) in per_model.items():
+        assert users >= 140 and rows == users * 10, (model, users, rows)
+    ndcg = {r.model: r.value for r in storage.read(spark, "metrics").where(
+        "run_id = 'cluster-1' AND metric = 'ndcg' AND segment = 'all' AND k = 10").collect()}
+    assert set(ndcg) == set(MODELS) and ndcg["hybrid-social"] > ndcg["popularity"]
+    assert storage.read(spark, "node_embeddings", "synthetic").count() >= 140
+
+    # The vectors the executors computed are the model's: same as encoding here.
+    items = storage.read(spark, "items", "synthetic")
+    emb = storage.read(spark, "item_embeddings", "synthetic")
+    assert emb.count() == items.count() == 450
+    sample = (emb.join(items, "item_id").orderBy("item_id").limit(5)
+              .select("item_id", embedding_text(["text"]).alias("doc"), "vector").collect())  # embed.fields default
+    here = get_encoder(device="cpu").encode([r.doc for r in sample])
+    there = np.array([r.vector for r in sample], dtype=np.float32)
+    cosines = (here * there).sum(axis=1) / np.linalg.norm(here, axis=1) / np.linalg.norm(there, axis=1)
+    assert cosines.min() > 0.999, cosines
+    assert zipfile.ZipFile(wheel).namelist()  # the wheel is intact after the run
