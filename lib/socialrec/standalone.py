@@ -147,13 +147,14 @@ def start(directory: str | Path, *, cores: int = 2, memory: str = "4g", timeout:
 def stop(cluster: Cluster, timeout: float = 30.0) -> None:
     """Stop the worker (and with it its executors) and the master; kill what is left."""
     env = cluster.env()
+    pids = cluster.pids()  # before spark-daemon.sh removes the pid files
     for cls in (WORKER, MASTER):
         try:
             _daemon(env, "stop", cls)
         except (ClusterError, subprocess.TimeoutExpired):
             pass
     deadline = time.monotonic() + timeout
-    for pid in cluster.pids():
+    for pid in pids:
         while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.2)
         if _alive(pid):
