@@ -39,6 +39,7 @@ evaluation: {models: [%s], k: [10]}
 def test_pipeline_under_spark_submit_on_a_standalone_cluster(spark, tmp_path):
     from pyspark.sql import functions as F
 
+    from socialrec.config import load_config
     from socialrec.embed import embedding_text
     from socialrec.encoder import get_encoder
     from socialrec.storage import Storage
@@ -106,19 +107,22 @@ def test_pipeline_under_spark_submit_on_a_standalone_cluster(spark, tmp_path):
         assert users >= 140 and rows == users * 10, (model, users, rows)
     ndcg = {r.model: r.value for r in storage.read(spark, "metrics").where(
         "run_id = 'cluster-1' AND metric = 'ndcg' AND segment = 'all' AND k = 10").collect()}
-    assert set(ndcg) == set(MODELS) and ndcg["hybrid-social"] > ndcg["popularity"]
+    assert set(ndcg) == set(MODELS) and ndcg["hybrid"] > ndcg["popularity"]
     # the graph job: node2vec walks (mapInPandas over a broadcast adjacency) in the executor
     assert "socialrec graph: run cluster-graph" in graph.stdout
     nodes = storage.read(spark, "node_embeddings", "synthetic")
     assert nodes.count() >= 140 and nodes.where(F.size("vector") != 16).count() == 0
     assert storage.read(spark, "user_profiles", "synthetic").where("source = 'social'").count() >= 140
 
-    # The vectors the executors computed are the model's: same as encoding here.
+    # The vectors the executors computed are the model's: same as encoding here the text
+    # the job's conf embeds (title and text for the generated network).
+    job_cfg = load_config([ROOT / "conf" / "base.yaml", ROOT / "conf" / "env" / "cluster.yaml", small])
+    assert job_cfg.embed.fields == ["title", "text"]
     items = storage.read(spark, "items", "synthetic")
     emb = storage.read(spark, "item_embeddings", "synthetic")
     assert emb.count() == items.count() == 450
     sample = (emb.join(items, "item_id").orderBy("item_id").limit(5)
-              .select("item_id", embedding_text(["text"]).alias("doc"), "vector").collect())  # embed.fields default
+              .select("item_id", embedding_text(job_cfg.embed.fields).alias("doc"), "vector").collect())
     here = get_encoder(device="cpu").encode([r.doc for r in sample])
     there = np.array([r.vector for r in sample], dtype=np.float32)
     cosines = (here * there).sum(axis=1) / np.linalg.norm(here, axis=1) / np.linalg.norm(there, axis=1)
