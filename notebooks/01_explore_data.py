@@ -15,7 +15,7 @@
 from socialrec import notebook
 
 nb = notebook.context(globals(), {
-    "env": "local", "dataset": "synthetic", "users": "2000", "storage_root": "./warehouse", "catalog": "",
+    "env": "local", "dataset": "synthetic", "users": "2000", "storage_root": "", "catalog": "",
     "conf": "",
 })
 cfg = nb.config()

@@ -13,7 +13,7 @@
 from socialrec import notebook
 
 nb = notebook.context(globals(), {
-    "env": "local", "dataset": "synthetic", "users": "2000", "storage_root": "./warehouse", "catalog": "",
+    "env": "local", "dataset": "synthetic", "users": "2000", "storage_root": "", "catalog": "",
     "models": "popularity,als,w2v_content,transformer_content,hybrid,hybrid-social", "run_id": "notebook",
     "conf": "",
 })

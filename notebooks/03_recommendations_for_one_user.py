@@ -13,7 +13,7 @@
 from socialrec import notebook
 
 nb = notebook.context(globals(), {
-    "env": "local", "dataset": "synthetic", "storage_root": "./warehouse", "catalog": "", "run_id": "notebook",
+    "env": "local", "dataset": "synthetic", "storage_root": "", "catalog": "", "run_id": "notebook",
     "user_id": "", "k": "10", "conf": "",
 })
 cfg = nb.config()

@@ -14,7 +14,7 @@
 from socialrec import notebook
 
 nb = notebook.context(globals(), {
-    "env": "local", "storage_root": "./warehouse", "catalog": "", "run_id": "", "k": "10", "conf": "",
+    "env": "local", "storage_root": "", "catalog": "", "run_id": "", "k": "10", "conf": "",
 })
 cfg = nb.config()
 k = int(nb.params["k"])

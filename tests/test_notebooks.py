@@ -74,6 +74,11 @@ def test_widgets_on_databricks_and_defaults_elsewhere(monkeypatch, tmp_path):
 
     with pytest.raises(ConfigError, match="^k: unknown key"):
         nb.config()  # the conf widget's overrides are applied (here a bad key)
+    # an empty widget leaves the conf layer's value: on Databricks the databricks layer's root
+    DBUtils.widgets = Widgets()
+    on_db = notebook.context({"dbutils": DBUtils()}, {"storage_root": "", "catalog": ""}).config()
+    assert (on_db.storage.root, on_db.storage.catalog, on_db.spark.master) == (
+        "/Volumes/main/socialrec/warehouse", None, None)
 
     monkeypatch.setenv(notebook.PARAMS_ENV, json.dumps({"users": "150", "unknown": "x"}))
     monkeypatch.setenv(notebook.OUT_ENV, str(tmp_path / "figs"))

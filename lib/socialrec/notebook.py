@@ -18,10 +18,12 @@ outside Databricks, each in a fresh namespace, one SparkSession for all of them;
 failing cell stops the run with the notebook, the cell number and the line. The test
 suite runs every notebook this way (tests/test_notebooks.py).
 
-Widgets understood by ``Notebook.config`` (each notebook declares those it uses):
-``env`` (conf layer when not on Databricks), ``dataset``, ``storage_root``,
-``catalog`` (empty: paths), ``users`` (generated network size), ``models`` (comma
-separated), ``conf`` (more ``key=value`` overrides separated by ``;``).
+Widgets understood by ``Notebook.config`` (each notebook declares those it uses; an
+empty value leaves the conf layer's setting): ``env`` (conf layer when not on
+Databricks), ``dataset``, ``storage_root`` (``./warehouse`` locally,
+``/Volumes/main/socialrec/warehouse`` on Databricks), ``catalog`` (empty: paths),
+``users`` (generated network size), ``models`` (comma separated), ``conf`` (more
+``key=value`` overrides separated by ``;``).
 """
 
 from __future__ import annotations
