@@ -104,11 +104,11 @@ def fit(train: DataFrame, params: ALSParams, *, seed: int = 42, col_user: str = 
     from pyspark.ml.recommendation import ALS
 
     sc = train.sparkSession.sparkContext
-    if sc.getCheckpointDir() is None:
+    if sc.getCheckpointDir() is None:  # run_stage sets one; direct callers get the local default
         if sc.master.startswith("local"):
-            import tempfile
+            from socialrec.session import ensure_checkpoint_dir
 
-            sc.setCheckpointDir(tempfile.mkdtemp(prefix="socialrec-checkpoints-"))
+            ensure_checkpoint_dir(train.sparkSession, None, "")
         else:
             log.warning("als: no Spark checkpoint directory; long ALS runs may overflow the stack "
                         "(call spark.sparkContext.setCheckpointDir on shared storage)")

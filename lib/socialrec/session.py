@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
+import tempfile
 
 from pyspark.sql import SparkSession
 
@@ -131,9 +133,6 @@ def ship_wheels(session: SparkSession) -> list[str]:
         if not os.path.exists(local):
             log.warning("py-file %s: not found on the driver; executors may not import it", path)
             continue
-        import shutil
-        import tempfile
-
         copy = os.path.join(tempfile.mkdtemp(prefix="socialrec-pyfiles-"), name[:-4] + ".zip")
         shutil.copyfile(local, copy)
         sc.addPyFile(copy)
@@ -154,8 +153,6 @@ def ensure_checkpoint_dir(session: SparkSession, checkpoint_dir: str | None, sto
     if checkpoint_dir:
         chosen = checkpoint_dir
     elif sc.master.startswith("local"):
-        import tempfile
-
         chosen = tempfile.mkdtemp(prefix="socialrec-checkpoints-")
     else:
         chosen = storage_root.rstrip("/") + "/_checkpoints"
