@@ -131,6 +131,7 @@ class DatasetConfig:
     path: str | None = None
     seed: int = 7
     rating_weight: str = "explicit"  # explicit: the rating value; binary: 1.0 for every rating
+    max_weight: float = 1_000_000.0  # larger interaction / edge weights are rejected as corrupt
     files: dict[str, FileSourceConfig] = field(default_factory=dict)
     event_weights: dict[str, float] = field(
         default_factory=lambda: {"view": 1.0, "like": 2.0, "comment": 3.0, "share": 4.0}
@@ -650,6 +651,8 @@ def validate(cfg: Config) -> None:
         for table in ("users", "items", "interactions"):
             if table not in ds.files:
                 bad(f"dataset.files.{table}", "is required by the files adapter")
+    if not ds.max_weight > 0:
+        bad("dataset.max_weight", f"must be positive, got {ds.max_weight}")
     if not cfg.dataset.event_weights:
         bad("dataset.event_weights", "must name at least one event kind")
     for ev_name, w in cfg.dataset.event_weights.items():

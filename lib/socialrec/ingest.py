@@ -27,6 +27,8 @@ from socialrec.synthetic import RawTables
 EARLIEST = "1970-01-01 00:00:00"
 CONTENT_EARLIEST = "1800-01-01 00:00:00"
 FUTURE_SLACK = "INTERVAL 1 DAY"
+MAX_WEIGHT = 1_000_000.0  # dataset.max_weight's default: larger weights are taken for corrupt values
+INTEGER = r"^-?[0-9]+$"  # Stack Exchange's Community user is -1
 
 
 @dataclass
@@ -70,6 +72,14 @@ def _blank(col: Column) -> Column:
     return col.isNull() | (F.trim(col) == "")
 
 
+def _id_rules(integer_ids: bool, *names_cols: tuple[str, Column]) -> list[Rule]:
+    """Sources whose ids are integers: a present id that is not one is rejected as such."""
+    if not integer_ids:
+        return []
+    return [Rule(name, ~_blank(col) & ~F.trim(col).rlike(INTEGER),
+                 F.concat(F.lit(f"{name} is not an integer: "), col)) for name, col in names_cols]
+
+
 def _ts_rules(name: str, parsed: Column, raw: Column, required: bool, earliest: str = EARLIEST) -> list[Rule]:
     """Timestamp checks. Events (interactions, edges) must be 1970 or later; creation
     dates of content (a 1944 film) may be as old as ``CONTENT_EARLIEST``."""
@@ -106,10 +116,9 @@ def _split(
         rules = [Rule("line", F.col(ERROR).isNotNull(), F.col(ERROR))] + rules
     reason = F.coalesce(*[F.when(r.bad, r.reason if isinstance(r.reason, Column) else F.lit(r.reason)) for r in rules])
     field = F.coalesce(*[F.when(r.bad, F.lit(r.field)) for r in rules])
-    if "_line" in df.columns:
-        raw_json = F.col("_line")
-    else:
-        raw_json = F.to_json(F.struct(*[F.col(c) for c in raw_cols]))
+    raw_json = F.to_json(F.struct(*[F.col(c) for c in raw_cols]))
+    if "_line" in df.columns:  # the source line as read (null: the reader only has fields)
+        raw_json = F.coalesce(F.col("_line"), raw_json)
     checked = df.select(
         *[v.alias(k) for k, v in typed.items()],
         reason.alias("_reason"),
@@ -175,16 +184,22 @@ def validate(
     dataset: str,
     event_weights: dict[str, float],
     edge_kinds: list[str],
+    max_weight: float = MAX_WEIGHT,
 ) -> Ingested:
     """Validate raw tables into canonical ones plus rejects (see module docstring).
 
+    Weights above ``max_weight`` (or the source's own maximum, if smaller) are rejected.
     The validated frames are persisted; call ``release()`` on the result when done."""
     persisted: list[DataFrame] = []
+    if raw.max_weight is not None:
+        max_weight = min(max_weight, raw.max_weight)
+    ints = raw.integer_ids
     # ------------------------------------------------------------- users
     u = raw.users
     users, rej_users, st_users = _split(
         u,
         [Rule(C.USER, _blank(F.col(C.USER)), "missing user_id")]
+        + _id_rules(ints, (C.USER, F.col(C.USER)))
         + _ts_rules(C.CREATED_AT, parse_ts(_col_or_null(u, C.CREATED_AT)), _col_or_null(u, C.CREATED_AT), False, CONTENT_EARLIEST),
         table=USERS,
         dataset=dataset,
@@ -212,6 +227,7 @@ def validate(
         it,
         [
             Rule(C.ITEM, _blank(F.col(C.ITEM)), "missing item_id"),
+            *_id_rules(ints, (C.ITEM, F.col(C.ITEM)), (C.AUTHOR, F.col("_author"))),
             Rule(C.AUTHOR, ~_blank(F.col("_author")) & F.col("_author_ok").isNull(),
                  F.concat(F.lit("unknown author: "), F.col("_author"))),
             Rule(C.TEXT, _blank(title) & _blank(text), "no title and no text"),
@@ -250,6 +266,7 @@ def validate(
         [
             Rule(C.USER, _blank(F.col("_user")), "missing user_id"),
             Rule(C.ITEM, _blank(F.col("_item")), "missing item_id"),
+            *_id_rules(ints, (C.USER, F.col("_user")), (C.ITEM, F.col("_item"))),
             Rule(C.EVENT, _blank(F.col(C.EVENT)), "missing event"),
             Rule(C.EVENT, F.element_at(weights, event).isNull(),
                  F.concat(F.lit("unknown event kind: "), F.col(C.EVENT),
@@ -257,6 +274,8 @@ def validate(
             Rule(C.WEIGHT, ~_blank(w_raw) & w_num.isNull(), F.concat(F.lit("weight is not a number: "), w_raw)),
             Rule(C.WEIGHT, ~_blank(w_raw) & ((w_num <= 0) | F.isnan(w_num) | (w_num == float("inf"))),
                  F.concat(F.lit("weight must be a positive finite number: "), w_raw)),
+            Rule(C.WEIGHT, ~_blank(w_raw) & (w_num > max_weight),
+                 F.concat(F.lit(f"weight above the maximum {max_weight:g}: "), w_raw)),
         ]
         + _ts_rules(C.TS, ts, ts_raw, True)
         + [
@@ -292,11 +311,14 @@ def validate(
             [
                 Rule(C.SRC, _blank(F.col("_src")), "missing src"),
                 Rule(C.DST, _blank(F.col("_dst")), "missing dst"),
+                *_id_rules(ints, (C.SRC, F.col("_src")), (C.DST, F.col("_dst"))),
                 Rule(C.DST, F.col("_src") == F.col("_dst"), "self edge"),
                 Rule(C.KIND, ~kind.isin(*edge_kinds) | kind.isNull(),
                      F.concat(F.lit("unknown edge kind: "), F.coalesce(F.col(C.KIND), F.lit("null")))),
-                Rule(C.WEIGHT, ~_blank(ew_raw) & (ew.isNull() | (ew <= 0)),
+                Rule(C.WEIGHT, ~_blank(ew_raw) & (ew.isNull() | (ew <= 0) | F.isnan(ew)),
                      F.concat(F.lit("weight must be a positive number: "), ew_raw)),
+                Rule(C.WEIGHT, ~_blank(ew_raw) & (ew > max_weight),
+                     F.concat(F.lit(f"weight above the maximum {max_weight:g}: "), ew_raw)),
             ]
             + _ts_rules(C.TS, parse_ts(e_ts_raw), e_ts_raw, False)
             + [

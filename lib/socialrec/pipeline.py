@@ -36,6 +36,7 @@ from socialrec.embed import EmbedSettings, content_hash, embedding_column, embed
 from socialrec.ingest import validate
 from socialrec.metrics import ranking_metrics
 from socialrec.popularity import recommend_popular
+from socialrec.readers import SourceError
 from socialrec.runs import Timer, new_run_id, record_run
 from socialrec.schemas import (
     EDGES,
@@ -74,7 +75,8 @@ STAGES = (*FEATURE_STAGES, "split", "recommend", "evaluate")
 def ingest_stage(spark: SparkSession, storage: Storage, dataset: DatasetConfig) -> dict:
     """Load the dataset's raw rows, validate them, sync the canonical tables and rejects."""
     raw = load_raw(spark, dataset)
-    out = validate(raw, dataset=dataset.name, event_weights=dataset.event_weights, edge_kinds=dataset.edge_kinds)
+    out = validate(raw, dataset=dataset.name, event_weights=dataset.event_weights, edge_kinds=dataset.edge_kinds,
+                   max_weight=dataset.max_weight)
     try:
         return _write_ingested(spark, storage, dataset.name, out)
     finally:
@@ -88,6 +90,15 @@ def _write_ingested(spark: SparkSession, storage: Storage, dataset_name: str, ou
     for f in files:
         log.info("ingest: %s from %s: %d read, %d accepted, %d rejected",
                  f["table"], f["source"], f["read"], f["accepted"], f["rejected"])
+    # Nothing to recommend from: stop before any table is touched, naming the sources.
+    for table in (USERS.name, ITEMS.name, INTERACTIONS.name):
+        if not any(f["table"] == table and f["accepted"] for f in files):
+            seen = [f"{f['source']}: {f['read']} read, {f['rejected']} rejected" for f in files if f["table"] == table]
+            why = "; ".join(seen) if seen else "no rows read (empty sources)"
+            top = out.rejects.where(F.col("table") == table).groupBy("reason").count() \
+                .orderBy(F.desc("count"), "reason").limit(1).collect()
+            hint = f"; most common reason: {top[0].reason}" if top else ""
+            raise SourceError(f"dataset {dataset_name}: no {table} accepted ({why}{hint})")
     counts: dict[str, int] = {}
     for table, df in (
         (USERS, out.users),

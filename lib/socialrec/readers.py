@@ -37,7 +37,20 @@ def require_files(folder: str | Path, names: list[str], dataset: str) -> Path:
     missing = [n for n in names if not (root / n).is_file()]
     if missing:
         raise SourceError(f"dataset {dataset}: {root} lacks {', '.join(missing)} (expected {', '.join(names)})")
+    empty = [n for n in names if (root / n).stat().st_size == 0]
+    if empty:
+        raise SourceError(f"dataset {dataset}: {', '.join(str(root / n) for n in empty)} "
+                          f"{'is' if len(empty) == 1 else 'are'} empty (0 bytes): a cut-off copy or export?")
     return root
+
+
+def refuse_empty(path: Path, what: str) -> None:
+    """A local source file of zero bytes (or a folder holding only such files) is an error
+    naming it; remote URIs are left to Spark."""
+    files = [p for p in path.rglob("*") if p.is_file() and not p.name.startswith((".", "_"))] \
+        if path.is_dir() else [path]
+    if files and all(p.stat().st_size == 0 for p in files):
+        raise SourceError(f"{what}: {path} is empty (0 bytes): a cut-off copy or export?")
 
 
 def number_rows(df: DataFrame) -> DataFrame:

@@ -32,12 +32,19 @@ _TS_FORMAT = "yyyy-MM-dd HH:mm:ss"
 
 @dataclass
 class RawTables:
-    """Raw source rows (string columns plus ``_source``/``_row``) before ingest."""
+    """Raw source rows (string columns plus ``_source``/``_row``) before ingest.
+
+    ``integer_ids``: the source's ids are integers (MovieLens, Last.fm, Stack Exchange),
+    so an id that is not one is rejected as such rather than looked up. ``max_weight``:
+    the largest weight the source can carry (a 5-star scale: 5); ingest takes the
+    smaller of it and ``dataset.max_weight``."""
 
     users: DataFrame
     items: DataFrame
     interactions: DataFrame
     edges: DataFrame | None = None
+    integer_ids: bool = False
+    max_weight: float | None = None
 
 
 def _uniform(seed: int, salt: str, *cols: Column) -> Column:

@@ -13,46 +13,109 @@ Each table (users, items, interactions, edges) is configured under ``dataset.fil
 read from a column of the same name when present). Every value is read as a string and
 validated by ingest like any other source. Rows are numbered in scan order: for a single
 file that is the record number; for a folder of files, the position in Spark's scan.
+
+Nothing is dropped on the way in: CSV and JSON are read in PERMISSIVE mode (other modes
+are refused), a record the parser cannot cut into the file's columns (a wrong
+delimiter, a cut-off quote, broken JSON) keeps its text and goes to rejects with the
+reason, as does a record with undecodable bytes; a zero-byte file or an unreadable one
+(a truncated Parquet footer) stops ingest with a message naming it. Columns beyond the
+canonical ones are ignored (and logged).
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import AnalysisException
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
 
 from socialrec import columns as C
 from socialrec.config import FileSourceConfig
-from socialrec.readers import SourceError, number_rows
+from socialrec.readers import ERROR, REPLACEMENT_CHAR, SourceError, number_rows, refuse_empty
 from socialrec.schemas import EDGES, INTERACTIONS, ITEMS, USERS
 from socialrec.synthetic import RawTables
 
+log = logging.getLogger(__name__)
+CORRUPT = "_corrupt_record"  # the text of a record the reader could not parse
 CANONICAL = {"users": USERS, "items": ITEMS, "interactions": INTERACTIONS, "edges": EDGES}
 
 
 def read_table(spark: SparkSession, name: str, fs: FileSourceConfig) -> DataFrame:
-    path = Path(fs.path).expanduser()
-    if not path.exists():
-        raise SourceError(f"dataset.files.{name}.path: {path} does not exist")
-    reader = spark.read.format(fs.format)
-    if fs.format == "csv":
-        reader = reader.option("header", "true")
-    for key, value in fs.options.items():
-        reader = reader.option(key, value)
-    df = reader.load(str(path))
+    what = f"dataset.files.{name}"
+    remote = "://" in fs.path
+    path = fs.path if remote else Path(fs.path).expanduser()
+    if not remote:
+        if not path.exists():
+            raise SourceError(f"{what}.path: {path} does not exist")
+        refuse_empty(path, f"{what}.path")
+    mode = str(fs.options.get("mode", "PERMISSIVE")).upper()
+    if mode != "PERMISSIVE":
+        raise SourceError(f"{what}.options.mode: {mode} would drop or stop at bad records; only PERMISSIVE "
+                          "(the default) keeps every record, the bad ones going to rejects")
+    try:
+        df, error = _load(spark, fs, str(path))
+    except (AnalysisException, Py4JJavaError) as exc:
+        raise SourceError(f"{what}.path: {path} cannot be read as {fs.format}: {_first_line(exc)}") from None
     wanted = [c for c in CANONICAL[name].columns if c != C.DATASET]
-    cols = []
-    for canon in wanted:
-        src = fs.columns.get(canon, canon)
-        if src in df.columns:
-            cols.append(F.col(f"`{src}`").cast("string").alias(canon))
-    missing_maps = [f"{k} -> {v}" for k, v in fs.columns.items() if v not in df.columns]
+    have = [c for c in df.columns if c != CORRUPT]
+    missing_maps = [f"{k} -> {v}" for k, v in fs.columns.items() if v not in have]
     if missing_maps:
-        raise SourceError(f"dataset.files.{name}.columns: {', '.join(missing_maps)}: no such column in {path} "
-                          f"(it has {', '.join(df.columns)})")
-    out = number_rows(df.select(*cols)) if cols else number_rows(df.select())
-    return out.withColumn(C.SOURCE, F.lit(path.name))
+        raise SourceError(f"{what}.columns: {', '.join(missing_maps)}: no such column in {path} "
+                          f"(it has {', '.join(have) or 'no columns'})")
+    cols = {canon: F.col(f"`{fs.columns.get(canon, canon)}`").cast("string")
+            for canon in wanted if fs.columns.get(canon, canon) in have}
+    ignored = sorted(set(have) - {fs.columns.get(c, c) for c in cols})
+    if ignored:  # schema rule: columns beyond the canonical ones are not read (see README)
+        log.info("%s: %s: column(s) %s are not canonical and are ignored", what, path, ", ".join(ignored))
+    if fs.format != "parquet":
+        bad_text = F.concat_ws("", *cols.values()) if cols else F.lit("")
+        error = F.coalesce(error, F.when(bad_text.contains(REPLACEMENT_CHAR),
+                                         F.lit("encoding error: undecodable bytes in record")))
+    # The raw row for rejects: the unparsed text, else every column of the record. (Using
+    # all columns also keeps Spark's CSV column pruning from skipping the field-count check.)
+    whole = F.to_json(F.struct(*[F.col(f"`{c}`") for c in have])) if have else F.lit(None).cast("string")
+    line = F.coalesce(F.col(CORRUPT), whole) if CORRUPT in df.columns else whole
+    out = df.select(*[c.alias(k) for k, c in cols.items()], error.alias(ERROR), line.alias("_line"))
+    return number_rows(out).withColumn(C.SOURCE, F.lit(Path(str(path)).name))
+
+
+def _load(spark: SparkSession, fs: FileSourceConfig, location: str) -> tuple[DataFrame, Column]:
+    """The file as string-typed columns (+ ``_corrupt_record`` for text formats) and the
+    reader's error for each record (null when it read the record whole)."""
+    none = F.lit(None).cast("string")
+    options = {k: v for k, v in fs.options.items() if k.lower() != "mode"}
+    if fs.format == "csv":
+        base = spark.read.options(**options).option("header", "true")
+        header = base.csv(location).columns  # reads the header line only
+        if not header:
+            raise SourceError(f"{location}: no header line")
+        schema = StructType([StructField(c, StringType()) for c in header] + [StructField(CORRUPT, StringType())])
+        df = (base.option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT)
+              .schema(schema).csv(location))
+        sep = options.get("sep", options.get("delimiter", ","))
+        return df, F.when(F.col(CORRUPT).isNotNull(),
+                          F.lit(f"malformed CSV record: expected {len(header)} fields separated by {sep!r}"))
+    if fs.format == "json":
+        df = (spark.read.options(**options).option("mode", "PERMISSIVE")
+              .option("columnNameOfCorruptRecord", CORRUPT).json(location))
+        if CORRUPT not in df.columns:
+            return df, none
+        return df, F.when(F.col(CORRUPT).isNotNull(), F.lit("malformed JSON record"))
+    return spark.read.options(**options).format(fs.format).load(location), none
+
+
+def _first_line(exc: Exception) -> str:
+    """The line of a Spark error that says what is wrong with the file."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    for key in ("is not a Parquet file", "FAILED_READ_FILE", "PATH_NOT_FOUND", "Exception:"):
+        for ln in lines:
+            if key in ln:
+                return ln.split("Caused by: ", 1)[-1][:300]
+    return (lines or ["unknown error"])[0][:300]
 
 
 def files(spark: SparkSession, tables: dict[str, FileSourceConfig]) -> RawTables:

@@ -74,4 +74,4 @@ def lastfm_hetrec(spark: SparkSession, path: str | None) -> RawTables:
          friends.select(F.col("dst").alias("user_id"))],
         "user_artists.dat+user_taggedartists.dat+user_friends.dat (user ids)",
     )
-    return RawTables(users=users, items=items, interactions=interactions, edges=edges)
+    return RawTables(users=users, items=items, interactions=interactions, edges=edges, integer_ids=True)

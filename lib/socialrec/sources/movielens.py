@@ -19,6 +19,7 @@ ML100K_FILES = ["u.data", "u.item", "u.user", "u.genre"]
 LATEST_FILES = ["ratings.csv", "movies.csv", "tags.csv"]
 # TMDb overviews (not in the GroupLens archive; used when present, with their id check).
 OVERVIEW_FILES = ["overviews.csv", "overviews_id_check.csv"]
+RATING_MAX = 5.0  # both releases rate on a five-star scale
 
 
 def _iso_or_raw(raw, fmt: str):
@@ -81,7 +82,8 @@ def movielens_100k(spark: SparkSession, path: str | None, *, rating_weight: str 
     interactions = ratings.withColumn(C.EVENT, F.lit("rating")).withColumn(
         C.WEIGHT, _rating_weight(F.col("rating"), rating_weight)
     )
-    return RawTables(users=users, items=items, interactions=interactions, edges=None)
+    return RawTables(users=users, items=items, interactions=interactions, edges=None, integer_ids=True,
+                     max_weight=RATING_MAX)
 
 
 def movielens_latest(spark: SparkSession, path: str | None, *, rating_weight: str = "explicit") -> RawTables:
@@ -141,4 +143,5 @@ def movielens_latest(spark: SparkSession, path: str | None, *, rating_weight: st
     # No user file: the users are the ids that rate or tag (numeric ids double as row ids).
     users = users_from_ids([ratings.select(F.col("userId").alias(C.USER)), tags.select(F.col("userId").alias(C.USER))],
                            "ratings.csv+tags.csv (user ids)")
-    return RawTables(users=users, items=items, interactions=interactions, edges=None)
+    return RawTables(users=users, items=items, interactions=interactions, edges=None, integer_ids=True,
+                     max_weight=RATING_MAX)

@@ -23,10 +23,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from socialrec import columns as C
-from socialrec.readers import ERROR, require_files, strip_html
+from socialrec.readers import ERROR, REPLACEMENT_CHAR, read_lines, require_files, strip_html
 from socialrec.synthetic import RawTables
 
 FILES = ["Posts.xml", "Comments.xml", "Votes.xml", "Users.xml"]
+RAW_CHARS = 10_000  # a broken row's text kept in rejects.raw
 POST_TYPES = {"1": "question", "2": "answer", "3": "orphaned tag wiki", "4": "tag wiki excerpt", "5": "tag wiki",
               "6": "moderator nomination", "7": "wiki placeholder", "8": "privilege wiki"}
 VOTE_TYPES = {"1": "accepted answer", "2": "up vote", "3": "down vote", "4": "offensive", "5": "favourite",
@@ -35,10 +36,37 @@ VOTE_TYPES = {"1": "accepted answer", "2": "up vote", "3": "down vote", "4": "of
 
 
 def _read_xml(spark: SparkSession, path: Path, attributes: list[str]) -> DataFrame:
+    """The ``<row>`` elements' ``attributes`` as strings, plus ``_xml_error``/``_line`` for
+    rows Spark's XML reader could not return.
+
+    Spark's XML source silently drops a row cut off at the end of a file and folds
+    everything after broken markup into one corrupt record, so the file is also read
+    line by line (a dump holds one ``<row .../>`` per line): every ``<row`` line whose Id
+    is not among the parsed rows comes back as a rejected row with its text, its
+    attributes picked out of it where they can be (so it reaches the right table)."""
     schema = ", ".join(f"`_{a}` string" for a in attributes)
     df = spark.read.format("xml").option("rowTag", "row").option("mode", "PERMISSIVE").schema(schema).load(str(path))
-    df = df.select(*[F.col(f"_{a}").alias(a) for a in attributes])
-    return df.withColumn(C.SOURCE, F.lit(path.name)).withColumn(C.ROW, F.col("Id").try_cast("long"))
+    parsed = df.select(*[F.col(f"_{a}").alias(a) for a in attributes]).where(F.col("Id").isNotNull())
+    text = F.concat_ws("", *[F.col(a) for a in attributes])
+    good = parsed.select(
+        *attributes,
+        F.col("Id").try_cast("long").alias(C.ROW),
+        F.when(text.contains(REPLACEMENT_CHAR), F.lit("encoding error: undecodable bytes in row")).alias("_xml_error"),
+        F.lit(None).cast("string").alias("_line"),
+    )
+    lines = read_lines(spark, path).where(F.col("_line").contains("<row"))
+    lines = lines.withColumn("_lid", F.regexp_extract("_line", r'\bId="([^"]*)"', 1))
+    unparsed = lines.join(parsed.select(F.col("Id").alias("_lid")).distinct(), "_lid", "left_anti")
+    broken = unparsed.select(
+        *[F.nullif(F.regexp_extract("_line", rf'\b{a}="([^"]*)"', 1), F.lit("")).alias(a) for a in attributes],
+        F.coalesce(F.col("_lid").try_cast("long"), F.col(C.ROW)).alias(C.ROW),
+        F.when(F.col("_lid") == "", F.concat(F.lit("XML row without an Id attribute (line "),
+                                             F.col(C.ROW).cast("string"), F.lit(")")))
+        .otherwise(F.concat(F.lit("malformed XML row (cut off or broken markup) at line "),
+                            F.col(C.ROW).cast("string"))).alias("_xml_error"),
+        F.substring("_line", 1, RAW_CHARS).alias("_line"),
+    )
+    return good.unionByName(broken).withColumn(C.SOURCE, F.lit(path.name))
 
 
 def _type_name(col, names: dict[str, str]):
@@ -56,7 +84,7 @@ def stackexchange(spark: SparkSession, path: str | None) -> RawTables:
     users = users_x.select(
         F.col("Id").alias(C.USER), F.col("DisplayName").alias("name"),
         strip_html(F.col("AboutMe")).alias("profile_text"), F.col("CreationDate").alias(C.CREATED_AT),
-        C.SOURCE, C.ROW,
+        F.col("_xml_error").alias(ERROR), "_line", C.SOURCE, C.ROW,
     )
 
     ptype = F.col("PostTypeId")
@@ -69,17 +97,17 @@ def stackexchange(spark: SparkSession, path: str | None) -> RawTables:
         tags.alias(C.TAGS),
         F.lit("question").alias(C.KIND),
         F.col("CreationDate").alias(C.CREATED_AT),
-        F.when(
+        F.when(F.col("_xml_error").isNotNull(), F.col("_xml_error")).when(
             (ptype != "1") | ptype.isNull(),
             F.concat(F.lit("post type "), F.coalesce(ptype, F.lit("null")), F.lit(" ("),
                      _type_name(ptype, POST_TYPES), F.lit(") is not a question")),
         ).alias(ERROR),
-        C.SOURCE, C.ROW,
+        "_line", C.SOURCE, C.ROW,
     )
 
     # Every post id -> (its question, its owner); a comment or vote on an answer counts
     # for the answer's question.
-    post_map = posts.select(
+    post_map = posts.where(F.col("_xml_error").isNull()).select(
         F.col("Id").alias("_post"),
         F.when(ptype == "2", F.col("ParentId")).when(ptype == "1", F.col("Id")).alias("_question"),
         F.col("OwnerUserId").alias("_owner"),
@@ -89,14 +117,16 @@ def stackexchange(spark: SparkSession, path: str | None) -> RawTables:
     answers = posts.where(ptype == "2").select(
         F.col("OwnerUserId").alias(C.USER), F.col("ParentId").alias(C.ITEM), F.lit("answer").alias(C.EVENT),
         F.col("CreationDate").alias(C.TS), F.col("Id").alias(C.DETAIL),
-        F.when(F.col("OwnerUserId").isNull(), F.lit("answer by a deleted user (no OwnerUserId)")).alias(ERROR),
-        C.SOURCE, C.ROW,
+        F.when(F.col("_xml_error").isNotNull(), F.col("_xml_error"))
+        .when(F.col("OwnerUserId").isNull(), F.lit("answer by a deleted user (no OwnerUserId)")).alias(ERROR),
+        "_line", C.SOURCE, C.ROW,
     )
 
     def on_post(df: DataFrame, event: str, user_col: str, extra_error) -> DataFrame:
         j = df.join(F.broadcast(post_map), df["PostId"] == post_map["_post"], "left")
         error = (
-            F.when(extra_error.isNotNull(), extra_error)
+            F.when(F.col("_xml_error").isNotNull(), F.col("_xml_error"))
+            .when(extra_error.isNotNull(), extra_error)
             .when(F.col(user_col).isNull(), F.lit(f"{event} by a deleted user (no UserId)"))
             .when(F.col("_post").isNull(), F.concat(F.lit(f"{event} on post "), F.col("PostId"),
                                                     F.lit(", which is not in Posts.xml (deleted)")))
@@ -106,7 +136,7 @@ def stackexchange(spark: SparkSession, path: str | None) -> RawTables:
         return j.select(
             F.col(user_col).alias(C.USER), F.coalesce(F.col("_question"), F.col("PostId")).alias(C.ITEM),
             F.lit(event).alias(C.EVENT), F.col("CreationDate").alias(C.TS), F.col("Id").alias(C.DETAIL),
-            error.alias(ERROR), C.SOURCE, C.ROW, F.col("_owner"),
+            error.alias(ERROR), "_line", C.SOURCE, C.ROW, F.col("_owner"),
         )
 
     commented = on_post(comments, "comment", "UserId", F.lit(None).cast("string"))
@@ -120,7 +150,7 @@ def stackexchange(spark: SparkSession, path: str | None) -> RawTables:
     interactions = answers.unionByName(commented.drop("_owner")).unionByName(favourites.drop("_owner"))
 
     # replied_to: answer author -> question owner; comment author -> commented post's owner.
-    answer_edges = posts.where(ptype == "2").alias("a").join(
+    answer_edges = posts.where((ptype == "2") & F.col("_xml_error").isNull()).alias("a").join(
         post_map.alias("q"), F.col("a.ParentId") == F.col("q._post"), "inner"
     ).select(F.col("a.OwnerUserId").alias("src"), F.col("q._owner").alias("dst"), F.col("a.CreationDate").alias("ts"))
     comment_edges = commented.where(F.col(ERROR).isNull()).select(
@@ -133,7 +163,7 @@ def stackexchange(spark: SparkSession, path: str | None) -> RawTables:
         .select(
             C.SRC, C.DST, F.lit("replied_to").alias(C.KIND), C.WEIGHT, C.TS,
             F.lit("Posts.xml+Comments.xml (derived replies)").alias(C.SOURCE),
-            F.abs(F.xxhash64("src", "dst")).alias(C.ROW),
+            F.abs(F.xxhash64("src", "dst")).alias(C.ROW), F.lit(None).cast("string").alias("_line"),
         )
     )
-    return RawTables(users=users, items=items, interactions=interactions, edges=edges)
+    return RawTables(users=users, items=items, interactions=interactions, edges=edges, integer_ids=True)
