@@ -204,6 +204,7 @@ class EmbedConfig:
     model: str = "all-MiniLM-L6-v2"  # the name item_embeddings rows carry (a new name embeds anew)
     model_path: str | None = None  # a local model folder; null: the packaged all-MiniLM-L6-v2
     fields: list[str] = field(default_factory=lambda: ["text"])  # item fields embedded, joined by ". "
+    strip_html: bool = True  # remove markup (tags, script/style elements, entities) before embedding
     device: str = "auto"  # auto | cpu | cuda | cuda:<n> (auto: the task's GPU, else CUDA, else CPU)
     dtype: str = "auto"  # auto (fp16 on CUDA, fp32 on CPU) | float32 | float16 | bfloat16
     batch_size: int = 64  # texts per forward pass (GPU: 1024-4096)

@@ -26,6 +26,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, FloatType
 
 from socialrec import columns as C
+from socialrec.readers import strip_html
 
 FIELDS = (C.TITLE, C.TEXT, C.TAGS)
 
@@ -42,14 +43,17 @@ class EmbedSettings:
     threads: int | None = None
 
 
-def embedding_text(fields: list[str] | tuple[str, ...] = (C.TITLE, C.TEXT)) -> Column:
+def embedding_text(fields: list[str] | tuple[str, ...] = (C.TITLE, C.TEXT), *, html: bool = True) -> Column:
     """The text to embed: the non-blank ``fields`` of an item joined by ". " (tags by
-    ", "); null when all are blank."""
+    ", "); null when all are blank. With ``html`` (``embed.strip_html``) markup is
+    removed first, as the tokenizer does: a ``<script>`` in a post is text to ignore."""
     parts = []
     for f in fields:
         if f not in FIELDS:
             raise ValueError(f"embed.fields: unknown item field {f!r}; known: {', '.join(FIELDS)}")
         col = F.array_join(F.col(f), ", ") if f == C.TAGS else F.col(f)
+        if html and f != C.TAGS:
+            col = strip_html(col)
         parts.append(F.nullif(F.trim(col), F.lit("")))
     return F.nullif(F.concat_ws(". ", *parts), F.lit(""))
 

@@ -68,6 +68,10 @@ def parse_ts(col: Column) -> Column:
     return F.when(is_int, epoch).otherwise(F.try_to_timestamp(text))
 
 
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(x)
+
+
 def _blank(col: Column) -> Column:
     return col.isNull() | (F.trim(col) == "")
 
@@ -275,7 +279,7 @@ def validate(
             Rule(C.WEIGHT, ~_blank(w_raw) & ((w_num <= 0) | F.isnan(w_num) | (w_num == float("inf"))),
                  F.concat(F.lit("weight must be a positive finite number: "), w_raw)),
             Rule(C.WEIGHT, ~_blank(w_raw) & (w_num > max_weight),
-                 F.concat(F.lit(f"weight above the maximum {max_weight:g}: "), w_raw)),
+                 F.concat(F.lit(f"weight above the maximum {_num(max_weight)}: "), w_raw)),
         ]
         + _ts_rules(C.TS, ts, ts_raw, True)
         + [
@@ -318,7 +322,7 @@ def validate(
                 Rule(C.WEIGHT, ~_blank(ew_raw) & (ew.isNull() | (ew <= 0) | F.isnan(ew)),
                      F.concat(F.lit("weight must be a positive number: "), ew_raw)),
                 Rule(C.WEIGHT, ~_blank(ew_raw) & (ew > max_weight),
-                     F.concat(F.lit(f"weight above the maximum {max_weight:g}: "), ew_raw)),
+                     F.concat(F.lit(f"weight above the maximum {_num(max_weight)}: "), ew_raw)),
             ]
             + _ts_rules(C.TS, parse_ts(e_ts_raw), e_ts_raw, False)
             + [

@@ -36,7 +36,7 @@ from socialrec.embed import EmbedSettings, content_hash, embedding_column, embed
 from socialrec.ingest import validate
 from socialrec.metrics import ranking_metrics
 from socialrec.popularity import recommend_popular
-from socialrec.readers import SourceError
+from socialrec.readers import SourceError, read_failure
 from socialrec.runs import Timer, new_run_id, record_run
 from socialrec.schemas import (
     EDGES,
@@ -79,6 +79,11 @@ def ingest_stage(spark: SparkSession, storage: Storage, dataset: DatasetConfig) 
                    max_weight=dataset.max_weight)
     try:
         return _write_ingested(spark, storage, dataset.name, out)
+    except Exception as exc:  # a source file Spark could not decode: name it, not a JVM trace
+        failure = read_failure(exc)
+        if failure is None:
+            raise
+        raise SourceError(f"dataset {dataset.name}: cannot read {failure}") from None
     finally:
         out.release()
 
@@ -187,7 +192,7 @@ def embed_stage(spark: SparkSession, storage: Storage, *, dataset: str, emb: Emb
 
     info = inspect_model(emb.model_path or default_model_path())  # a bad model folder fails here, before Spark work
     max_length = min(emb.max_length or info.max_seq_length, info.max_seq_length)
-    docs = storage.read(spark, ITEMS, dataset).select(C.ITEM, embedding_text(emb.fields).alias("_text"))
+    docs = storage.read(spark, ITEMS, dataset).select(C.ITEM, embedding_text(emb.fields, html=emb.strip_html).alias("_text"))
     docs = docs.withColumn(C.CONTENT_HASH, content_hash(F.col("_text"), max_length))
     existing = storage.read(spark, ITEM_EMBEDDINGS, dataset).where(F.col(C.MODEL) == emb.model)
     kept = existing.join(docs.select(C.ITEM, C.CONTENT_HASH), [C.ITEM, C.CONTENT_HASH], "left_semi")

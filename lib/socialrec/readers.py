@@ -12,6 +12,7 @@ partition.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -21,6 +22,12 @@ from socialrec import columns as C
 
 ERROR = "_error"
 REPLACEMENT_CHAR = "\ufffd"  # what a decoder leaves for bytes it cannot decode
+
+
+def undecodable(col: Column) -> Column:
+    """True where text holds bytes its encoding could not decode: a decoder's U+FFFD, or
+    (JSON's corrupt-record text) the raw invalid UTF-8 bytes Spark kept as they were."""
+    return col.contains(REPLACEMENT_CHAR) | ~F.is_valid_utf8(col)
 
 
 class SourceError(FileNotFoundError):
@@ -42,6 +49,22 @@ def require_files(folder: str | Path, names: list[str], dataset: str) -> Path:
         raise SourceError(f"dataset {dataset}: {', '.join(str(root / n) for n in empty)} "
                           f"{'is' if len(empty) == 1 else 'are'} empty (0 bytes): a cut-off copy or export?")
     return root
+
+
+_FAILED_FILE = re.compile(r"Encountered error while reading file (\S+?)\.?\s")
+
+
+def read_failure(exc: BaseException) -> str | None:
+    """For a Spark job that died reading a source file (undecodable XML, a truncated
+    Parquet footer found mid-job): "<file>: <innermost cause>"; else None."""
+    text = str(exc)
+    m = _FAILED_FILE.search(text)
+    if not m:
+        return None
+    causes = [ln.split("Caused by: ", 1)[1].strip() for ln in text.splitlines() if "Caused by: " in ln]
+    cause = causes[-1] if causes else "unreadable"
+    cause = re.sub(r"^[\w.$]+(Exception|Error): ", "", cause)  # the Java class name adds nothing for a user
+    return f"{m.group(1).removeprefix('file://').removeprefix('file:')}: {cause[:300]}"
 
 
 def refuse_empty(path: Path, what: str) -> None:
@@ -98,7 +121,7 @@ def split_fields(df: DataFrame, sep: str, names: list[str], *, min_fields: int |
     need = len(names) if min_fields is None else min_fields
     n = F.size(parts)
     error = (
-        F.when(F.col("_line").contains(REPLACEMENT_CHAR), F.lit("encoding error: undecodable bytes in line"))
+        F.when(undecodable(F.col("_line")), F.lit("encoding error: undecodable bytes in line"))
         .when(
             (n < need) | (n > len(names)),
             F.concat(F.lit(f"malformed line: expected {len(names)} fields separated by {sep!r}, got "), n.cast("string")),
@@ -124,7 +147,7 @@ def read_csv(spark: SparkSession, path: str | Path, columns: list[str], *, encod
     df = number_rows(df)
     bad_text = F.concat_ws(",", *[F.coalesce(F.col(f"`{c}`"), F.lit("")) for c in columns])
     error = F.when(F.col("_corrupt").isNotNull(), F.lit("malformed CSV record")).when(
-        bad_text.contains(REPLACEMENT_CHAR), F.lit("encoding error: undecodable bytes in record")
+        undecodable(bad_text), F.lit("encoding error: undecodable bytes in record")
     )
     return df.withColumn(ERROR, error).withColumn(C.SOURCE, F.lit(Path(path).name)).drop("_corrupt")
 

@@ -35,7 +35,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from socialrec import columns as C
 from socialrec.config import FileSourceConfig
-from socialrec.readers import ERROR, REPLACEMENT_CHAR, SourceError, number_rows, refuse_empty
+from socialrec.readers import ERROR, SourceError, number_rows, refuse_empty, undecodable
 from socialrec.schemas import EDGES, INTERACTIONS, ITEMS, USERS
 from socialrec.synthetic import RawTables
 
@@ -73,7 +73,7 @@ def read_table(spark: SparkSession, name: str, fs: FileSourceConfig) -> DataFram
         log.info("%s: %s: column(s) %s are not canonical and are ignored", what, path, ", ".join(ignored))
     if fs.format != "parquet":
         bad_text = F.concat_ws("", *cols.values()) if cols else F.lit("")
-        error = F.coalesce(error, F.when(bad_text.contains(REPLACEMENT_CHAR),
+        error = F.coalesce(error, F.when(undecodable(bad_text),
                                          F.lit("encoding error: undecodable bytes in record")))
     # The raw row for rejects: the unparsed text, else every column of the record. (Using
     # all columns also keeps Spark's CSV column pruning from skipping the field-count check.)
@@ -104,7 +104,9 @@ def _load(spark: SparkSession, fs: FileSourceConfig, location: str) -> tuple[Dat
               .option("columnNameOfCorruptRecord", CORRUPT).json(location))
         if CORRUPT not in df.columns:
             return df, none
-        return df, F.when(F.col(CORRUPT).isNotNull(), F.lit("malformed JSON record"))
+        return df, F.when(undecodable(F.col(CORRUPT)),
+                          F.lit("encoding error: undecodable bytes in record")) \
+            .when(F.col(CORRUPT).isNotNull(), F.lit("malformed JSON record"))
     return spark.read.options(**options).format(fs.format).load(location), none
 
 

@@ -68,10 +68,14 @@ def lastfm_hetrec(spark: SparkSession, path: str | None) -> RawTables:
         "name", "url", "picture_url", "_error", C.SOURCE, C.ROW, "_line",
     )
     edges = friends.withColumn(C.KIND, F.lit("friend"))
-    # Users: everyone who plays, tags or has a friend (HetRec has no user file).
+    # Users: everyone who plays, tags or has a friend (HetRec has no user file), from
+    # the lines that could be cut into fields (a broken line's first field is no id).
+    def ok(df):
+        return df.where(F.col("_error").isNull())
+
     users = users_from_ids(
-        [plays.select("user_id"), tagged.select("user_id"), friends.select(F.col("src").alias("user_id")),
-         friends.select(F.col("dst").alias("user_id"))],
+        [ok(plays).select("user_id"), ok(tagged).select("user_id"), ok(friends).select(F.col("src").alias("user_id")),
+         ok(friends).select(F.col("dst").alias("user_id"))],
         "user_artists.dat+user_taggedartists.dat+user_friends.dat (user ids)",
     )
     return RawTables(users=users, items=items, interactions=interactions, edges=edges, integer_ids=True)

@@ -141,7 +141,8 @@ def movielens_latest(spark: SparkSession, path: str | None, *, rating_weight: st
     )
     interactions = rate.unionByName(tagged)
     # No user file: the users are the ids that rate or tag (numeric ids double as row ids).
-    users = users_from_ids([ratings.select(F.col("userId").alias(C.USER)), tags.select(F.col("userId").alias(C.USER))],
+    users = users_from_ids([df.where(F.col("_error").isNull()).select(F.col("userId").alias(C.USER))
+                            for df in (ratings, tags)],
                            "ratings.csv+tags.csv (user ids)")
     return RawTables(users=users, items=items, interactions=interactions, edges=None, integer_ids=True,
                      max_weight=RATING_MAX)

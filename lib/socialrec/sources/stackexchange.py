@@ -23,11 +23,14 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from socialrec import columns as C
-from socialrec.readers import ERROR, REPLACEMENT_CHAR, read_lines, require_files, strip_html
+from socialrec.readers import ERROR, read_lines, require_files, strip_html, undecodable
 from socialrec.synthetic import RawTables
 
 FILES = ["Posts.xml", "Comments.xml", "Votes.xml", "Users.xml"]
 RAW_CHARS = 10_000  # a broken row's text kept in rejects.raw
+ROW_LINE = r'^\s*<row(\s+[A-Za-z_][\w.-]*="[^"<]*")*\s*/>\s*$'  # one complete row element
+ENTITIES = (("&quot;", '"'), ("&apos;", "'"), ("&lt;", "<"), ("&gt;", ">"), ("&#xA;", "\n"), ("&#xD;", "\r"),
+            ("&#x9;", "\t"), ("&#10;", "\n"), ("&#13;", "\r"), ("&#9;", "\t"), ("&amp;", "&"))
 POST_TYPES = {"1": "question", "2": "answer", "3": "orphaned tag wiki", "4": "tag wiki excerpt", "5": "tag wiki",
               "6": "moderator nomination", "7": "wiki placeholder", "8": "privilege wiki"}
 VOTE_TYPES = {"1": "accepted answer", "2": "up vote", "3": "down vote", "4": "offensive", "5": "favourite",
@@ -39,34 +42,46 @@ def _read_xml(spark: SparkSession, path: Path, attributes: list[str]) -> DataFra
     """The ``<row>`` elements' ``attributes`` as strings, plus ``_xml_error``/``_line`` for
     rows Spark's XML reader could not return.
 
-    Spark's XML source silently drops a row cut off at the end of a file and folds
-    everything after broken markup into one corrupt record, so the file is also read
-    line by line (a dump holds one ``<row .../>`` per line): every ``<row`` line whose Id
-    is not among the parsed rows comes back as a rejected row with its text, its
-    attributes picked out of it where they can be (so it reaches the right table)."""
+    Spark's XML source silently drops a row cut off at the end of a file, and after a
+    row it cannot take (broken markup, or an attribute over its parser's size limit,
+    about 512 KB) it folds the rest of the file into one corrupt record. So the file is
+    also read line by line (a dump holds one ``<row .../>`` per line) and every ``<row``
+    line whose Id is not among the parsed rows is recovered from its text: a complete
+    ``<row a="v" .../>`` line is read from its attributes (XML entities decoded), any
+    other comes back as a rejected row with its text and whatever attributes can be
+    picked out of it (so it reaches the right table)."""
     schema = ", ".join(f"`_{a}` string" for a in attributes)
     df = spark.read.format("xml").option("rowTag", "row").option("mode", "PERMISSIVE").schema(schema).load(str(path))
     parsed = df.select(*[F.col(f"_{a}").alias(a) for a in attributes]).where(F.col("Id").isNotNull())
     text = F.concat_ws("", *[F.col(a) for a in attributes])
     good = parsed.select(
         *attributes,
-        F.col("Id").try_cast("long").alias(C.ROW),
-        F.when(text.contains(REPLACEMENT_CHAR), F.lit("encoding error: undecodable bytes in row")).alias("_xml_error"),
+        F.coalesce(F.col("Id").try_cast("long"), F.abs(F.xxhash64("Id"))).alias(C.ROW),  # as readers.users_from_ids
+        F.when(undecodable(text), F.lit("encoding error: undecodable bytes in row")).alias("_xml_error"),
         F.lit(None).cast("string").alias("_line"),
     )
     lines = read_lines(spark, path).where(F.col("_line").contains("<row"))
-    lines = lines.withColumn("_lid", F.regexp_extract("_line", r'\bId="([^"]*)"', 1))
+    lines = lines.withColumn("_lid", _unescape(F.regexp_extract("_line", r'\sId="([^"]*)"', 1)))
     unparsed = lines.join(parsed.select(F.col("Id").alias("_lid")).distinct(), "_lid", "left_anti")
+    complete = F.col("_line").rlike(ROW_LINE)
     broken = unparsed.select(
-        *[F.nullif(F.regexp_extract("_line", rf'\b{a}="([^"]*)"', 1), F.lit("")).alias(a) for a in attributes],
+        *[F.nullif(_unescape(F.regexp_extract("_line", rf'\s{a}="([^"]*)"', 1)), F.lit("")).alias(a)
+          for a in attributes],
         F.coalesce(F.col("_lid").try_cast("long"), F.col(C.ROW)).alias(C.ROW),
         F.when(F.col("_lid") == "", F.concat(F.lit("XML row without an Id attribute (line "),
                                              F.col(C.ROW).cast("string"), F.lit(")")))
-        .otherwise(F.concat(F.lit("malformed XML row (cut off or broken markup) at line "),
-                            F.col(C.ROW).cast("string"))).alias("_xml_error"),
+        .when(~complete, F.concat(F.lit("malformed XML row (cut off or broken markup) at line "),
+                                  F.col(C.ROW).cast("string"))).alias("_xml_error"),
         F.substring("_line", 1, RAW_CHARS).alias("_line"),
     )
     return good.unionByName(broken).withColumn(C.SOURCE, F.lit(path.name))
+
+
+def _unescape(col):
+    """XML attribute text -> its value (the entities dumps use; ``&amp;`` last)."""
+    for entity, char in ENTITIES:
+        col = F.regexp_replace(col, entity, char)
+    return col
 
 
 def _type_name(col, names: dict[str, str]):
