@@ -119,7 +119,7 @@ def _item_text(title):
 def movielens_100k(tmp: Path) -> Case:
     d = tmp / "ml100k"
     d.mkdir(parents=True)
-    c = Case([f"dataset.name=movielens-100k", f"dataset.path={d}"], empty="u.data")
+    c = Case(["dataset.name=movielens-100k", f"dataset.path={d}"], empty="u.data")
     (d / "u.genre").write_text(GENRES)
     _lines(d / "u.user", [
         "1|24|M|technician|85711", "2|53|F|other|94043",
@@ -159,7 +159,7 @@ def movielens_100k(tmp: Path) -> Case:
 def movielens_latest(tmp: Path) -> Case:
     d = tmp / "mllatest"
     d.mkdir(parents=True)
-    c = Case([f"dataset.name=movielens-latest", f"dataset.path={d}"], empty="ratings.csv")
+    c = Case(["dataset.name=movielens-latest", f"dataset.path={d}"], empty="ratings.csv")
     _lines(d / "movies.csv", [
         "1,Toy Story (1995),Animation|Children",
         f'2,"{SCRIPT}",Drama',
@@ -199,7 +199,7 @@ def movielens_latest(tmp: Path) -> Case:
 def lastfm(tmp: Path) -> Case:
     d = tmp / "lastfm"
     d.mkdir(parents=True)
-    c = Case([f"dataset.name=lastfm-hetrec", f"dataset.path={d}"], empty="user_friends.dat")
+    c = Case(["dataset.name=lastfm-hetrec", f"dataset.path={d}"], empty="user_friends.dat")
     bad2 = "malformed line: expected 3 fields separated by '\\t', got "
     _lines(d / "artists.dat", [
         "1\tMALICE MIZER\thttp://x\thttp://p",
@@ -241,7 +241,7 @@ def lastfm(tmp: Path) -> Case:
 def stackexchange(tmp: Path) -> Case:
     d = tmp / "se"
     d.mkdir(parents=True)
-    c = Case([f"dataset.name=stackexchange", f"dataset.path={d}"], empty="Votes.xml")
+    c = Case(["dataset.name=stackexchange", f"dataset.path={d}"], empty="Votes.xml")
     t = "2020-01-01T00:00:00.000"
     _xml(d / "Users.xml", "users", [
         ({"Id": "1", "DisplayName": "Ann", "CreationDate": t}, None),
@@ -314,7 +314,7 @@ def _files_case(tmp: Path, fmt: str) -> Case:
     d.mkdir(parents=True)
     ext = {"csv": "csv", "json": "jsonl", "parquet": "parquet"}[fmt]
     files = {t: {"path": str(d / f"{t}.{ext}"), "format": fmt} for t in ("users", "items", "interactions", "edges")}
-    c = Case([f"dataset.name=export-{fmt}", "dataset.adapter=files", f"dataset.files={json.dumps(files)}"],
+    c = Case(["dataset.name=export-{fmt}", "dataset.adapter=files", f"dataset.files={json.dumps(files)}"],
              empty=f"interactions.{ext}")
     users = [("u1", "Ann"), ("u2", "Bob"), ("", "Nobody", ("user_id", "missing user_id", "null_id"))]
     items = [("p1", "u1", "Hops", "Citra"), ("p2", "u1", "Script", SCRIPT), ("p3", "u2", "Long", "E" * MB)]
