@@ -303,10 +303,38 @@ class Config:
     run: RunConfig = field(default_factory=RunConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The configuration as plain data, secrets redacted (see ``redact``): what the
+        runs table, the report and MLflow record."""
+        return redact(dataclasses.asdict(self))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
+
+
+# Keys whose values are secrets (Spark's own spark.redaction.regex, widened): credentials
+# passed as spark.conf (fs.s3a.secret.key, fs.azure.account.key.*), reader options
+# (a JDBC password) or tracking settings never reach runs.config, reports or MLflow.
+SECRET_KEY = re.compile(r"(?i)secret|password|passwd|token|credential|access[._-]?key|account[._-]?key|"
+                        r"private[._-]?key|api[._-]?key|sas")
+URI_CREDENTIALS = re.compile(r"(://)[^/@\s:]+:[^/@\s]+@")
+REDACTED = "*** (redacted)"
+# A run id names report folders and goes into table filters: no path tricks ("..").
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+RUN_ID_RULE = "must start with a letter or digit and hold only letters, digits, '-', '_' and '.' (at most 128)"
+
+
+def redact(value: Any, key: str = "") -> Any:
+    """``value`` with every secret-looking key's value replaced and user:password@ in
+    URIs removed."""
+    if isinstance(value, dict):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v, key) for v in value]
+    if isinstance(value, str):
+        if key and SECRET_KEY.search(key) and value:
+            return REDACTED
+        return URI_CREDENTIALS.sub(r"\1***@", value)
+    return value
 
 
 # The same tuple as socialrec.split.PROTOCOLS (a test checks), kept here so config needs no pyspark.
@@ -648,6 +676,10 @@ def validate(cfg: Config) -> None:
             bad(f"dataset.files.{table}.format", f"{fs.format!r} is not one of {', '.join(FILE_FORMATS)}")
         if not fs.path:
             bad(f"dataset.files.{table}.path", "is required")
+        for canon, col in fs.columns.items():
+            if not col or "`" in col or any(ord(ch) < 32 for ch in col):
+                bad(f"dataset.files.{table}.columns.{canon}", f"{col!r} is not a usable column name "
+                                                              "(empty, a backtick or a control character)")
     if adapter == "files":
         for table in ("users", "items", "interactions"):
             if table not in ds.files:
@@ -674,5 +706,5 @@ def validate(cfg: Config) -> None:
     for name in ("follows_mean", "interactions_per_user_mean", "popularity_skew"):
         if getattr(syn, name) <= 0:
             bad(f"dataset.synthetic.{name}", f"must be positive, got {getattr(syn, name)}")
-    if cfg.run.id is not None and not all(ch.isalnum() or ch in "-_." for ch in cfg.run.id):
-        bad("run.id", f"only letters, digits, '-', '_' and '.' are allowed, got {cfg.run.id!r}")
+    if cfg.run.id is not None and not RUN_ID.fullmatch(cfg.run.id):
+        bad("run.id", f"{RUN_ID_RULE}, got {cfg.run.id!r}")

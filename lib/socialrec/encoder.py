@@ -15,7 +15,8 @@ and the tokenizer's own lower-casing. Vectors are always L2-normalised.
 
 What it refuses: a missing directory or missing files (named in the error), pickled
 weights (``pytorch_model.bin`` only: safetensors are required), modules it does not
-implement (e.g. a Dense layer), and remote code (``trust_remote_code`` is never set).
+implement (e.g. a Dense layer), and remote code (a config.json with ``auto_map`` is
+refused before loading, and ``trust_remote_code`` is never set).
 Nothing is downloaded: every load is ``local_files_only``.
 
 Speed: texts are tokenised once, sorted by length and cut into model batches padded
@@ -87,6 +88,11 @@ def inspect_model(path: str | os.PathLike) -> ModelInfo:
     missing = []
     if not (root / "config.json").is_file():
         missing.append("config.json")
+    else:
+        conf = json.loads((root / "config.json").read_text(encoding="utf-8") or "{}")
+        if isinstance(conf, dict) and conf.get("auto_map"):
+            raise ModelError(f"model directory {root}: config.json maps to custom code (auto_map: "
+                             f"{', '.join(sorted(conf['auto_map']))}); remote or custom model code is never run")
     weights = root / "model.safetensors"
     index = root / "model.safetensors.index.json"
     if index.is_file():

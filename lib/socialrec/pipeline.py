@@ -20,9 +20,12 @@ from pyspark.sql import functions as F
 
 from socialrec import columns as C
 from socialrec.config import (
+    RUN_ID,
+    RUN_ID_RULE,
     SEGMENT_NAMES,
     ALSConfig,
     Config,
+    ConfigError,
     ContentConfig,
     DatasetConfig,
     EmbedConfig,
@@ -979,6 +982,8 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
     storage = Storage(cfg.storage.root, cfg.storage.catalog)
     ensure_checkpoint_dir(spark, cfg.spark.checkpoint_dir, cfg.storage.root)
     run_id = run_id or cfg.run.id or new_run_id()
+    if not RUN_ID.fullmatch(run_id):
+        raise ConfigError(f"run id: {RUN_ID_RULE}, got {run_id!r}")
     ev = cfg.evaluation
     if command == "run":
         stages = [s for s in FEATURE_STAGES if (s != "embed" or _needs(cfg, "transformer"))

@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 FLOAT_TOL = 1e-6
 
 
+class SchemaMismatch(ValueError):
+    """An existing table's columns contradict their declaration; the message names them."""
+
+
 def _sql_literal(value) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
@@ -95,20 +99,27 @@ class Storage:
         log.info("created Delta table %s", loc)
 
     def _add_missing_columns(self, spark: SparkSession, table: Table) -> None:
-        """Schema evolution rule: a column declared in schemas.py but absent from an
-        existing table is added (nullable, null in old rows) with ALTER TABLE; a column
-        the table has but the declaration lacks is left in place and ignored by reads
-        that project to the declared schema. Types are never changed in place."""
+        """The schema evolution rule for tables (README, "Guarantees"): a column declared
+        in schemas.py but absent from an existing table is added (nullable, null in old
+        rows) with ALTER TABLE; a column the table has but the declaration lacks is kept
+        and ignored by reads that project to the declared schema; a column whose type
+        differs from its declaration stops the write with ``SchemaMismatch`` naming it —
+        types are never changed in place (that is a migration, not an accident)."""
         loc = self.location(table)
         name = loc if self.catalog else f"delta.`{loc}`"
-        have = {f.name for f in spark.read.table(loc).schema} if self.catalog else \
-            {f.name for f in spark.read.format("delta").load(loc).schema}
+        schema = spark.read.table(loc).schema if self.catalog else spark.read.format("delta").load(loc).schema
+        have = {f.name: f.dataType.simpleString() for f in schema}
+        changed = [f"{f.name} is {have[f.name]} in the table but declared {f.dataType.simpleString()}"
+                   for f in table.schema.fields if f.name in have and have[f.name] != f.dataType.simpleString()]
+        if changed:
+            raise SchemaMismatch(f"table {loc}: {'; '.join(changed)}; column types are never changed in place: "
+                                 "migrate the table (or write to a new storage.root)")
         missing = [f for f in table.schema.fields if f.name not in have]
         if not missing:
             return
         if any(not f.nullable for f in missing):
-            raise ValueError(f"table {loc}: NOT NULL column(s) {[f.name for f in missing if not f.nullable]} "
-                             "cannot be added to existing rows; migrate the table")
+            raise SchemaMismatch(f"table {loc}: NOT NULL column(s) {[f.name for f in missing if not f.nullable]} "
+                                 "cannot be added to existing rows; migrate the table")
         cols = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
         spark.sql(f"ALTER TABLE {name} ADD COLUMNS ({cols})")
         log.info("table %s: added column(s) %s", loc, cols)
@@ -168,8 +179,11 @@ class Storage:
 
         changed = " OR ".join(f"NOT ({same(c)})" for c in others) or None
         merge = self._delta(spark, table).alias("t").merge(src.alias("s"), on)
-        merge = merge.whenMatchedUpdateAll(condition=changed) if changed else merge
-        merge = merge.whenNotMatchedInsertAll()
+        # The declared columns by name, not UpdateAll/InsertAll: a column an older table has
+        # and the declaration lacks keeps its value on update and is null on insert.
+        values = {f"`{c}`": f"s.`{c}`" for c in table.columns}
+        merge = merge.whenMatchedUpdate(condition=changed, set=values) if changed else merge
+        merge = merge.whenNotMatchedInsert(values=values)
         if scope is not None:
             merge = merge.whenNotMatchedBySourceDelete(condition=scope_sql or None)
         merge.execute()
