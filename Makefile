@@ -15,10 +15,11 @@ setup:
 demo: setup
 	$(PY) -m socialrec run $(ARGS)
 
-# The slow tests that CI runs as well: the standalone-cluster spark-submit test and the
-# notebooks executed top to bottom. `make test-quick` leaves them out too.
+# The slow tests that CI runs as well: the standalone-cluster spark-submit test, the
+# notebooks executed top to bottom and the reliability runs (determinism, kill and
+# rerun). `make test-quick` leaves them out too.
 test: setup
-	$(PY) -m pytest -q -m "not slow or cluster or notebooks" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not slow or cluster or notebooks or reliability" $(PYTEST_ARGS)
 
 test-quick: setup
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
