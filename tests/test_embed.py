@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 
 from socialrec.config import EmbedConfig
 from socialrec.content import recommend_by_content
-from socialrec.embed import EmbedSettings, embedding_column
+from socialrec.embed import EmbedSettings, embedding_column, embedding_text
 from socialrec.encoder import Encoder, ModelError, default_model_path, get_encoder, inspect_model
 from socialrec.pipeline import embed_stage
 from socialrec.schemas import ITEMS
@@ -250,3 +250,12 @@ def test_fp16_on_cuda_agrees_with_fp32_on_cpu(encoder):
     assert gpu.dtype == "float16"
     texts = TEXTS + [LONG]
     assert ((gpu.encode(texts) * encoder.encode(texts)).sum(axis=1) >= 0.999).all()
+
+
+def test_markup_is_removed_before_embedding_unless_asked_to_keep_it(spark):
+    df = spark.createDataFrame([("Hops &amp; <b>IPA</b>", "<p>Dry</p><script>alert('x')</script> hopping", ["a"])],
+                               "title string, text string, tags array<string>")
+    clean, raw = df.select(embedding_text(["title", "text", "tags"]),
+                           embedding_text(["title", "text", "tags"], html=False)).first()
+    assert clean == "Hops & IPA. Dry hopping. a"
+    assert raw == "Hops &amp; <b>IPA</b>. <p>Dry</p><script>alert('x')</script> hopping. a"

@@ -9,7 +9,7 @@
   last committed version, and a rerun under the same run id ends with the same tables
   as the uninterrupted run.
 * Incremental reruns: appending interactions and ingesting again inserts exactly them,
-  updates and deletes nothing.
+  updates and deletes nothing, and leaves the unchanged tables without a new commit.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def test_a_kill_mid_write_leaves_committed_tables_and_a_rerun_finishes_the_same(
     time.sleep(1)  # let the killed JVM's files settle
     # The kill came mid-write: data files on disk that no commit references.
     table = deltalake.DeltaTable(str(recs))
-    committed = set(table.files())
+    committed = {str(Path(u.removeprefix("file://")).relative_to(recs)) for u in table.file_uris()}
     assert _data_files(recs) - committed, "no uncommitted data files: the kill came after the commit"
     assert table.to_pandas().empty  # readable, at its last commit: no recommendations yet
     # Every table is readable by Spark and by another Delta reader at its last commit.
@@ -158,14 +158,14 @@ def test_appending_interactions_inserts_only_them(spark, tmp_path):
                                                  f"storage.root={tmp_path / 'wh'}"])
     storage = Storage(cfg.storage.root)
     ingest_stage(spark, storage, cfg.dataset)
-    before = {t: _files(spark, storage, t) for t in ("users", "items")}
+    before = {t: (_files(spark, storage, t), _version(spark, storage, t)) for t in ("users", "items")}
     with open(d / "interactions.csv", "a") as f:
         f.write("u1,p3,share,2026-03-03 12:00:00\nu2,p2,view,2026-03-03 13:00:00\n")
     ingest_stage(spark, storage, cfg.dataset)
     m = _last_merge(spark, storage, "interactions")
     assert (m["numTargetRowsInserted"], m["numTargetRowsUpdated"], m["numTargetRowsDeleted"]) == ("2", "0", "0")
-    for t in ("users", "items"):  # unchanged input: not one data file rewritten
-        assert _files(spark, storage, t) == before[t], t
+    for t in ("users", "items"):  # unchanged input: no commit, not one data file rewritten
+        assert (_files(spark, storage, t), _version(spark, storage, t)) == before[t], t
     assert storage.read(spark, "interactions").count() == 5
 
 
@@ -173,6 +173,10 @@ def _history(spark, storage, table):
     from delta.tables import DeltaTable
 
     return DeltaTable.forPath(spark, storage.location(table)).history()
+
+
+def _version(spark, storage, table) -> int:
+    return _history(spark, storage, table).agg(F.max("version")).first()[0]
 
 
 def _files(spark, storage, table) -> set[str]:

@@ -37,26 +37,36 @@ def test_merge_twice_leaves_the_same_rows(spark, storage):
     rows = [("d", "u1", "p1", "view", 1.0, T), ("d", "u2", "p1", "like", 2.0, T)]
     storage.merge(_ia(spark, rows), INTERACTIONS, scope={"dataset": "d"})
     first = _rows(storage.read(spark, INTERACTIONS))
+    version = DeltaTable.forPath(spark, storage.location(INTERACTIONS)).history(1).first().version
     storage.merge(_ia(spark, rows), INTERACTIONS, scope={"dataset": "d"})
     assert _rows(storage.read(spark, INTERACTIONS)) == first
     assert len(first) == 2
-    # The second MERGE changed nothing: no rows updated, inserted or deleted.
-    last = DeltaTable.forPath(spark, storage.location(INTERACTIONS)).history(1).first().operationMetrics
-    assert last["numTargetRowsUpdated"] == "0" and last["numTargetRowsInserted"] == "0"
-    assert last["numTargetRowsDeleted"] == "0"
+    # The second MERGE had nothing to change: nothing was committed.
+    assert DeltaTable.forPath(spark, storage.location(INTERACTIONS)).history(1).first().version == version
 
 
 def test_merge_updates_inserts_and_scoped_delete(spark, storage):
     storage.merge(_ia(spark, [("d", "u1", "p1", "view", 1.0, T), ("d", "u2", "p1", "view", 1.0, T),
-                              ("other", "u9", "p9", "view", 1.0, T)]), INTERACTIONS)
-    # Sync dataset d: u1's weight changes, u2 disappears, u3 arrives; "other" is untouched.
-    storage.merge(_ia(spark, [("d", "u1", "p1", "view", 5.0, T), ("d", "u3", "p2", "view", 1.0, T)]),
-                  INTERACTIONS, scope={"dataset": "d"})
+                              ("d", "u4", "p4", "view", 1.0, T), ("other", "u9", "p9", "view", 1.0, T)]),
+                  INTERACTIONS)
+    # Sync dataset d: u1's weight changes, u2 disappears, u3 arrives, u4 stays as it was;
+    # "other" is untouched.
+    storage.merge(_ia(spark, [("d", "u1", "p1", "view", 5.0, T), ("d", "u3", "p2", "view", 1.0, T),
+                              ("d", "u4", "p4", "view", 1.0, T)]), INTERACTIONS, scope={"dataset": "d"})
     assert _rows(storage.read(spark, INTERACTIONS)) == [
         ("d", "u1", "p1", "view", 5.0, T),
         ("d", "u3", "p2", "view", 1.0, T),
+        ("d", "u4", "p4", "view", 1.0, T),
         ("other", "u9", "p9", "view", 1.0, T),
     ]
+    # Without vanished keys only the new and changed rows go into the MERGE: u4 is kept.
+    storage.merge(_ia(spark, [("d", "u1", "p1", "view", 6.0, T), ("d", "u3", "p2", "view", 1.0, T),
+                              ("d", "u4", "p4", "view", 1.0, T), ("d", "u5", "p5", "view", 1.0, T)]),
+                  INTERACTIONS, scope={"dataset": "d"})
+    assert [r[1:5] for r in _rows(storage.read(spark, INTERACTIONS, dataset="d"))] == [
+        ("u1", "p1", "view", 6.0), ("u3", "p2", "view", 1.0), ("u4", "p4", "view", 1.0), ("u5", "p5", "view", 1.0)]
+    last = DeltaTable.forPath(spark, storage.location(INTERACTIONS)).history(1).first().operationMetrics
+    assert (last["numTargetRowsUpdated"], last["numTargetRowsInserted"], last["numTargetRowsDeleted"]) == ("1", "1", "0")
     assert _rows(storage.read(spark, INTERACTIONS, dataset="other")) == [("other", "u9", "p9", "view", 1.0, T)]
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DoubleType, FloatType, MapType
 
 from socialrec.config import CATALOG_NAME
@@ -149,6 +150,8 @@ class Storage:
         inserted. With ``scope`` (e.g. ``{"dataset": "synthetic"}``) the write is a full
         sync of that slice: target rows in the scope whose keys are absent from ``df``
         are deleted, so the slice ends up equal to ``df``. ``df`` must have unique keys.
+        One MERGE, one atomic commit; data files without a changed row are not rewritten,
+        and nothing is committed when nothing changed.
         """
         table = TABLES[table] if isinstance(table, str) else table
         spark = df.sparkSession
@@ -178,16 +181,56 @@ class Storage:
             return f"{t} <=> {s_}"
 
         changed = " OR ".join(f"NOT ({same(c)})" for c in others) or None
+        cached, vanished = None, False
+        target = self._slice(spark, table, scope or {})
+        if not target.isEmpty():
+            # Delta rewrites every file holding a row the MERGE condition matches, changed
+            # or not (and, with NOT MATCHED BY SOURCE, every file of the slice). So unless
+            # some key of the slice vanished (then the whole source and the delete clause
+            # go in), the source is cut to its new and changed rows: a rerun on the same input
+            # commits nothing, an append rewrites only the files it must. The source is
+            # persisted for these checks and the MERGE (it may hold embeddings or a
+            # ranker's output, too dear to compute again).
+            cached = src = src.persist()
+            hit = target.select(*[F.col(f"`{c}`") for c in table.columns], F.lit(True).alias("_hit")).alias("t")
+            cond = [F.col(f"s.`{k}`").eqNullSafe(F.col(f"t.`{k}`")) for k in keys]
+            joined = src.alias("s").join(hit, cond, "left")
+            news = F.col("t._hit").isNull()
+            todo = joined.where(news | F.expr(changed) if changed else news).select("s.*")
+            vanished = scope is not None and self._has_vanished_rows(target, src, keys)
+            if not vanished:  # (a delete clause needs the whole source: absent keys are deleted)
+                if todo.isEmpty():
+                    cached.unpersist()
+                    log.info("%s: nothing changed, nothing written", self.location(table))
+                    return
+                src = todo
         merge = self._delta(spark, table).alias("t").merge(src.alias("s"), on)
         # The declared columns by name, not UpdateAll/InsertAll: a column an older table has
         # and the declaration lacks keeps its value on update and is null on insert.
         values = {f"`{c}`": f"s.`{c}`" for c in table.columns}
         merge = merge.whenMatchedUpdate(condition=changed, set=values) if changed else merge
         merge = merge.whenNotMatchedInsert(values=values)
-        if scope is not None:
+        if vanished:
             merge = merge.whenNotMatchedBySourceDelete(condition=scope_sql or None)
-        merge.execute()
+        try:
+            merge.execute()
+        finally:
+            if cached is not None:
+                cached.unpersist()
         log.info("merged into %s", self.location(table))
+
+    def _slice(self, spark: SparkSession, table: Table, scope: dict) -> DataFrame:
+        target = self.read(spark, table)
+        for c, v in scope.items():
+            target = target.where(F.col(f"`{c}`") == F.lit(v))
+        return target
+
+    @staticmethod
+    def _has_vanished_rows(target: DataFrame, src: DataFrame, keys: tuple[str, ...]) -> bool:
+        """Whether ``target`` holds keys that ``src`` lacks (compared null-safely)."""
+        t, s_ = target.select(*keys).alias("t"), src.select(*keys).alias("s")
+        cond = [F.col(f"t.`{k}`").eqNullSafe(F.col(f"s.`{k}`")) for k in keys]
+        return not t.join(s_, cond, "left_anti").isEmpty()
 
     def delete(self, spark: SparkSession, table: str | Table, where: dict[str, object]) -> None:
         """Delete the rows matching all ``where`` column = value pairs."""
