@@ -2,11 +2,12 @@
 
 Source adapters (``socialrec.sources``) produce ``RawTables``: string
 columns named like the canonical ones, plus ``_source`` (the file) and ``_row`` (its row
-number). ``validate`` checks each row against its table's rules (ids present, event
-kinds known, timestamps parseable and in range, weights positive numbers, references to
-known users and items, no self edges, no duplicate keys) and splits it into accepted
-rows, typed to the canonical schema, and rejected rows with the first failed rule's
-field and reason and the raw row as JSON. ``accepted + rejected = read`` always holds.
+number). ``validate`` checks each row against its table's rules (ids present, and
+integers where the source's ids are, event kinds known, timestamps parseable and in
+range, weights positive numbers no larger than ``dataset.max_weight`` or the source's
+scale, references to known users and items, no self edges, no duplicate keys) and
+splits it into accepted rows, typed to the canonical schema, and rejected rows with the
+first failed rule's field and reason and the raw row (the source line, else JSON). ``accepted + rejected = read`` always holds.
 Only Spark built-ins are used.
 """
 
@@ -19,6 +20,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from socialrec import columns as C
+from socialrec.config import DatasetConfig
 from socialrec.readers import ERROR
 from socialrec.schemas import EDGES, INTERACTIONS, ITEMS, REJECTS, USERS, Table, conform
 from socialrec.synthetic import RawTables
@@ -27,7 +29,7 @@ from socialrec.synthetic import RawTables
 EARLIEST = "1970-01-01 00:00:00"
 CONTENT_EARLIEST = "1800-01-01 00:00:00"
 FUTURE_SLACK = "INTERVAL 1 DAY"
-MAX_WEIGHT = 1_000_000.0  # dataset.max_weight's default: larger weights are taken for corrupt values
+MAX_WEIGHT = DatasetConfig.max_weight  # larger weights are taken for corrupt values
 INTEGER = r"^-?[0-9]+$"  # Stack Exchange's Community user is -1
 
 
