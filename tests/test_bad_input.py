@@ -314,7 +314,7 @@ def _files_case(tmp: Path, fmt: str) -> Case:
     d.mkdir(parents=True)
     ext = {"csv": "csv", "json": "jsonl", "parquet": "parquet"}[fmt]
     files = {t: {"path": str(d / f"{t}.{ext}"), "format": fmt} for t in ("users", "items", "interactions", "edges")}
-    c = Case(["dataset.name=export-{fmt}", "dataset.adapter=files", f"dataset.files={json.dumps(files)}"],
+    c = Case([f"dataset.name=export-{fmt}", "dataset.adapter=files", f"dataset.files={json.dumps(files)}"],
              empty=f"interactions.{ext}")
     users = [("u1", "Ann"), ("u2", "Bob"), ("", "Nobody", ("user_id", "missing user_id", "null_id"))]
     items = [("p1", "u1", "Hops", "Citra"), ("p2", "u1", "Script", SCRIPT), ("p3", "u2", "Long", "E" * MB)]
