@@ -54,17 +54,21 @@ def require_files(folder: str | Path, names: list[str], dataset: str) -> Path:
 _FAILED_FILE = re.compile(r"Encountered error while reading file (\S+?)\.?\s")
 
 
+def failure_cause(exc: BaseException) -> str:
+    """The innermost cause of a Spark/JVM error, without the Java class name."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    causes = [ln.split("Caused by: ", 1)[1] for ln in lines if "Caused by: " in ln]
+    cause = causes[-1] if causes else (lines or ["unknown error"])[0]
+    return re.sub(r"^[\w.$]+(Exception|Error): ", "", cause)[:300]
+
+
 def read_failure(exc: BaseException) -> str | None:
     """For a Spark job that died reading a source file (undecodable XML, a truncated
     Parquet footer found mid-job): "<file>: <innermost cause>"; else None."""
-    text = str(exc)
-    m = _FAILED_FILE.search(text)
+    m = _FAILED_FILE.search(str(exc))
     if not m:
         return None
-    causes = [ln.split("Caused by: ", 1)[1].strip() for ln in text.splitlines() if "Caused by: " in ln]
-    cause = causes[-1] if causes else "unreadable"
-    cause = re.sub(r"^[\w.$]+(Exception|Error): ", "", cause)  # the Java class name adds nothing for a user
-    return f"{m.group(1).removeprefix('file://').removeprefix('file:')}: {cause[:300]}"
+    return f"{m.group(1).removeprefix('file://').removeprefix('file:')}: {failure_cause(exc)}"
 
 
 def refuse_empty(path: Path, what: str) -> None:

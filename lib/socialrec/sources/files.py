@@ -35,7 +35,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from socialrec import columns as C
 from socialrec.config import FileSourceConfig
-from socialrec.readers import ERROR, SourceError, number_rows, refuse_empty, undecodable
+from socialrec.readers import ERROR, SourceError, failure_cause, number_rows, refuse_empty, undecodable
 from socialrec.schemas import EDGES, INTERACTIONS, ITEMS, USERS
 from socialrec.synthetic import RawTables
 
@@ -59,7 +59,7 @@ def read_table(spark: SparkSession, name: str, fs: FileSourceConfig) -> DataFram
     try:
         df, error = _load(spark, fs, str(path))
     except (AnalysisException, Py4JJavaError) as exc:
-        raise SourceError(f"{what}.path: {path} cannot be read as {fs.format}: {_first_line(exc)}") from None
+        raise SourceError(f"{what}.path: {path} cannot be read as {fs.format}: {failure_cause(exc)}") from None
     wanted = [c for c in CANONICAL[name].columns if c != C.DATASET]
     have = [c for c in df.columns if c != CORRUPT]
     missing_maps = [f"{k} -> {v}" for k, v in fs.columns.items() if v not in have]
@@ -108,16 +108,6 @@ def _load(spark: SparkSession, fs: FileSourceConfig, location: str) -> tuple[Dat
                           F.lit("encoding error: undecodable bytes in record")) \
             .when(F.col(CORRUPT).isNotNull(), F.lit("malformed JSON record"))
     return spark.read.options(**options).format(fs.format).load(location), none
-
-
-def _first_line(exc: Exception) -> str:
-    """The line of a Spark error that says what is wrong with the file."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    for key in ("is not a Parquet file", "FAILED_READ_FILE", "PATH_NOT_FOUND", "Exception:"):
-        for ln in lines:
-            if key in ln:
-                return ln.split("Caused by: ", 1)[-1][:300]
-    return (lines or ["unknown error"])[0][:300]
 
 
 def files(spark: SparkSession, tables: dict[str, FileSourceConfig]) -> RawTables:
