@@ -181,29 +181,35 @@ class Storage:
             return f"{t} <=> {s_}"
 
         changed = " OR ".join(f"NOT ({same(c)})" for c in others) or None
-        cached, vanished = None, False
         target = self._slice(spark, table, scope or {})
-        if not target.isEmpty():
-            # Delta rewrites every file holding a row the MERGE condition matches, changed
-            # or not (and, with NOT MATCHED BY SOURCE, every file of the slice). So unless
-            # some key of the slice vanished (then the whole source and the delete clause
-            # go in), the source is cut to its new and changed rows: a rerun on the same input
-            # commits nothing, an append rewrites only the files it must. The source is
-            # persisted for these checks and the MERGE (it may hold embeddings or a
-            # ranker's output, too dear to compute again).
-            cached = src = src.persist()
+        if target.isEmpty():
+            self._execute_merge(spark, table, src, on, changed, scope_sql, vanished=False)
+            return
+        # Delta rewrites every file holding a row the MERGE condition matches, changed or
+        # not (and, with NOT MATCHED BY SOURCE, every file of the slice). So unless some
+        # key of the slice vanished (then the whole source and the delete clause go in),
+        # the source is cut to its new and changed rows: a rerun on the same input commits
+        # nothing, an append rewrites only the files it must. The source is persisted for
+        # these checks and the MERGE (it may hold embeddings or a ranker's output, too
+        # dear to compute again).
+        cached = src.persist()
+        try:
             hit = target.select(*[F.col(f"`{c}`") for c in table.columns], F.lit(True).alias("_hit")).alias("t")
             cond = [F.col(f"s.`{k}`").eqNullSafe(F.col(f"t.`{k}`")) for k in keys]
-            joined = src.alias("s").join(hit, cond, "left")
             news = F.col("t._hit").isNull()
-            todo = joined.where(news | F.expr(changed) if changed else news).select("s.*")
-            vanished = scope is not None and self._has_vanished_rows(target, src, keys)
-            if not vanished:  # (a delete clause needs the whole source: absent keys are deleted)
-                if todo.isEmpty():
-                    cached.unpersist()
-                    log.info("%s: nothing changed, nothing written", self.location(table))
-                    return
-                src = todo
+            todo = cached.alias("s").join(hit, cond, "left").where(news | F.expr(changed) if changed else news) \
+                .select("s.*")
+            vanished = scope is not None and self._has_vanished_rows(target, cached, keys)
+            if not vanished and todo.isEmpty():
+                log.info("%s: nothing changed, nothing written", self.location(table))
+                return
+            # (a delete clause needs the whole source: the keys absent from it are deleted)
+            self._execute_merge(spark, table, cached if vanished else todo, on, changed, scope_sql, vanished)
+        finally:
+            cached.unpersist()
+
+    def _execute_merge(self, spark, table: Table, src: DataFrame, on: str, changed: str | None, scope_sql: str,
+                       vanished: bool) -> None:
         merge = self._delta(spark, table).alias("t").merge(src.alias("s"), on)
         # The declared columns by name, not UpdateAll/InsertAll: a column an older table has
         # and the declaration lacks keeps its value on update and is null on insert.
@@ -212,11 +218,7 @@ class Storage:
         merge = merge.whenNotMatchedInsert(values=values)
         if vanished:
             merge = merge.whenNotMatchedBySourceDelete(condition=scope_sql or None)
-        try:
-            merge.execute()
-        finally:
-            if cached is not None:
-                cached.unpersist()
+        merge.execute()
         log.info("merged into %s", self.location(table))
 
     def _slice(self, spark: SparkSession, table: Table, scope: dict) -> DataFrame:
