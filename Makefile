@@ -7,7 +7,8 @@ export PYTHONPATH := $(CURDIR)/lib
 export PYSPARK_PYTHON := $(CURDIR)/.venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-quick test-all bench bench-text bench-embed bench-als bench-graph wheel clean
+.PHONY: setup demo test test-quick test-all bench bench-quick bench-metrics bench-text bench-embed bench-als \
+	bench-graph bench-scale wheel clean
 
 setup:
 	@bash scripts/setup.sh
@@ -27,8 +28,16 @@ test-quick: setup
 test-all: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+# The benchmark suite (bench/__main__.py): every stage beside its peer, the scale curve,
+# the paper-scale projection; under an hour on 2 cores. `make bench-quick`: a few minutes.
 bench: setup
 	$(PY) -m bench $(ARGS)
+
+bench-quick: setup
+	$(PY) -m bench --quick $(ARGS)
+
+bench-metrics: setup
+	$(PY) -m bench.metrics $(ARGS)
 
 bench-text: setup
 	$(PY) -m bench.text $(ARGS)
@@ -41,6 +50,9 @@ bench-als: setup
 
 bench-graph: setup
 	$(PY) -m bench.graph $(ARGS)
+
+bench-scale: setup
+	$(PY) -m bench.scale $(ARGS)
 
 wheel: setup
 	$(PY) -m pip wheel --no-deps -w dist .

@@ -103,3 +103,99 @@ def same_top_k(ours, peer) -> tuple[int, int]:
     n_users = a.count()
     differ = a.join(b, "user_id", "full_outer").where(~F.coalesce(a["x"] == b["x"], F.lit(False))).count()
     return n_users, n_users - differ
+
+
+# --------------------------------------------------------------------------- the suite's common rows
+
+def machine_label(spark=None) -> str:
+    """The machine the figures belong to: CPU model, cores, memory (and Spark's version and master)."""
+    import platform
+
+    cpu = platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    try:
+        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        mem = float("nan")
+    label = f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB"
+    if spark is not None:
+        label += f", Spark {spark.version} {spark.sparkContext.master}"
+    return label
+
+
+def compare(stage: str, benchmark: str, ours: str, peer: str, unit: str, ours_value, peer_value, *,
+            better: str = "lower", check: str = "", **extra) -> dict:
+    """One row of the suite: ``ours`` vs ``peer`` measured in the same run on the same input.
+
+    ``better`` says which direction wins for this unit ("lower" for seconds and GiB,
+    "higher" for rates and accuracy); ``advantage`` is how many times better ours is
+    (> 1: ours better, < 1: the peer), None where either side was not measured."""
+    if better not in ("lower", "higher"):
+        raise ValueError(f"better must be lower or higher, got {better!r}")
+    advantage = None
+    if ours_value is not None and peer_value is not None and ours_value > 0 and peer_value > 0:
+        advantage = peer_value / ours_value if better == "lower" else ours_value / peer_value
+    return {"stage": stage, "benchmark": benchmark, "ours": ours, "peer": peer, "unit": unit,
+            "ours_value": ours_value, "peer_value": peer_value, "better": better, "advantage": advantage,
+            "check": check, **extra}
+
+
+def verdict(row: dict) -> str:
+    """A row's comparison in words: "ours 3.75x faster", "peer 1.20x better", "-"."""
+    a = row.get("advantage")
+    if a is None:
+        return "-"
+    timing = row["unit"] in ("s", "seconds") or row["unit"].endswith("/s")
+    word = "faster" if timing else ("smaller" if row["unit"] == "GiB" else "higher" if row["better"] == "higher"
+                                    else "lower")
+    if abs(a - 1) < 0.005:
+        return "level"
+    return f"ours {a:.2f}x {word}" if a > 1 else f"peer {1 / a:.2f}x {word}"
+
+
+def value(x, unit: str = "") -> str:
+    """A measured value for a table: 3 significant figures (thousands separated), '-' when absent."""
+    if x is None:
+        return "-"
+    if isinstance(x, str):
+        return x
+    if x != x:  # NaN
+        return "nan"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.3g}" if unit not in ("s", "GiB") else f"{x:.2f}"
+
+
+def fit_exponent(sizes: list[float], costs: list[float]) -> float | None:
+    """b in cost = a * size^b, least squares on logs; None with fewer than two usable points."""
+    import math
+
+    pts = [(math.log(s), math.log(c)) for s, c in zip(sizes, costs) if s and c and s > 0 and c > 0]
+    if len(pts) < 2 or len({x for x, _ in pts}) < 2:
+        return None
+    mx = sum(x for x, _ in pts) / len(pts)
+    my = sum(y for _, y in pts) / len(pts)
+    sxx = sum((x - mx) ** 2 for x, _ in pts)
+    return sum((x - mx) * (y - my) for x, y in pts) / sxx
+
+
+def emit(path: str | None, name: str, machine: str, rows: list[dict], extra: dict | None = None) -> None:
+    """Write the module's common rows to ``path`` (the suite's hand-over file) when given."""
+    if path:
+        Path(path).write_text(json.dumps({"name": name, "machine": machine, "rows": rows, **(extra or {})},
+                                         indent=2, default=float))
+
+
+def rows_table(rows: list[dict]) -> list[str]:
+    """Markdown lines of the common rows."""
+    out = ["| stage | benchmark | ours | peer | unit | ours | peer | ours vs peer | check |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['stage']} | {r['benchmark']} | {r['ours']} | {r['peer']} | {r['unit']} | "
+                   f"{value(r['ours_value'], r['unit'])} | {value(r['peer_value'], r['unit'])} | {verdict(r)} | "
+                   f"{r.get('check', '')} |")
+    return out

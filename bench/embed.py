@@ -13,23 +13,26 @@
    inputs; results must agree; peak memory of the whole process tree (driver, JVM,
    Python workers) sampled from /proc.
 3. top-k retrieval at scale: the blockwise path alone at ``--big`` users x items.
+4. the engine the UDF calls (bench/gpu_embed.py: worker processes sharing a device,
+   tokenisation overlapped with the forward pass) end to end vs the model's forward
+   pass alone on pre-tokenised input (the ceiling), on the GPU when torch sees one,
+   else on the CPU (and the row says so).
 
-Writes bench/results/embed-<time>.json and .md and prints the table. GPU figures come
-from bench/gpu_embed.py on a GPU machine.
+Writes bench/results/embed-<time>.json and .md and prints the table; ``--json PATH``
+also hands the suite's rows to ``python -m bench``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 
 import numpy as np
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from bench import PeakRSS, _gib, fmt, same_top_k, save, timed_cache
+from bench import PeakRSS, _gib, compare, emit, fmt, machine_label, same_top_k, save, timed_cache
 from bench.gpu_embed import post_texts
 from socialrec.config import CONF_DIR, load_config
 from socialrec.content import recommend_by_content
@@ -72,6 +75,45 @@ def retrieval_inputs(spark, n_users, n_items, dim, per_user, seed=0):
     return train, items
 
 
+def engine_vs_ceiling(texts: int | None, quick: bool = False) -> dict:
+    """The embedding engine end to end (bench/gpu_embed.py) vs its model's forward pass
+    alone: on the GPU when torch sees one, else on the CPU with one worker per core."""
+    import json
+    import tempfile
+
+    import torch
+
+    from bench import gpu_embed
+
+    gpu = torch.cuda.is_available()
+    n = texts or ((20_000 if quick else 200_000) if gpu else (500 if quick else 2000))
+    workers = max(1, (os.cpu_count() or 2) - 2) if gpu else (os.cpu_count() or 2)
+    argv = ["--texts", str(n), "--workers", str(workers), "--check", str(min(n, 500))]
+    argv += ["--device", "cuda"] if gpu else ["--device", "cpu", "--batch-size", "64", "--chunk", "256"]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "engine.json")
+        gpu_embed.main(argv + ["--out", out])
+        got = json.loads(open(out).read())
+    where = f"GPU {got['machine']['gpu']}" if gpu else "CPU (no GPU on this machine)"
+    return compare("embeddings", f"engine vs its forward-only ceiling, {n:,} texts, {where}",
+                   f"socialrec engine, {workers} worker processes ({got['dtype']})",
+                   "model forward pass alone on pre-tokenised batches, 1 process", "texts/s",
+                   got["e2e_sentences_per_s"], got["forward_own_lengths"], better="higher",
+                   check=f"cosine vs fp32 CPU min {got['cosine_vs_fp32_cpu_min']:.4f}; {got['mean_tokens']:.0f} "
+                         "tokens a text", engine=got)
+
+
+def suite_row(r: dict) -> dict:
+    """This module's table rows as the suite's common rows."""
+    if r.get("stage"):
+        return r
+    if "ours_rate" in r:
+        return compare("embeddings", r["benchmark"], r["ours"], r["peer"], "texts/s", r["ours_rate"], r["peer_rate"],
+                       better="higher", check=r["same_result"])
+    return compare("top-k", r["benchmark"], r["ours"], r["peer"], "s", r["ours_s"], r["peer_s"],
+                   check=r["same_result"], ours_peak_gib=r.get("ours_peak_gib"), peer_peak_gib=r.get("peer_peak_gib"))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.embed")
     ap.add_argument("--texts", type=int, default=3000)
@@ -80,7 +122,10 @@ def main(argv=None) -> int:
     ap.add_argument("--big", type=int, default=100_000, help="users = items for the blockwise path alone")
     ap.add_argument("--dim", type=int, default=384)
     ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--engine-texts", type=int, default=None, help="texts for the engine vs ceiling row "
+                    "(default 200,000 on a GPU, 2,000 on CPU)")
     ap.add_argument("--quick", action="store_true", help="600 texts, 1,000 x 1,000 and 10,000 x 10,000")
+    ap.add_argument("--json", default=None, help="write the suite's rows here")
     args = ap.parse_args(argv)
     if args.quick:
         args.texts, args.small, args.big = 600, 1000, 10_000
@@ -151,18 +196,24 @@ def main(argv=None) -> int:
                  "ours_peak_gib": _gib(mem.peak), "peer_peak_gib": None,
                  "same_result": f"{args.big * args.big * args.dim * 2 / t_big / 1e9:.0f} GFLOP/s effective"})
 
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Spark {spark.version} {sc.master}"
+    # ---------------------------------------------------------------- 4. engine vs forward-only ceiling
+    engine = engine_vs_ceiling(args.engine_texts, quick=args.quick)
+    rows.append(engine)
+
+    machine = machine_label(spark)
     header = ["benchmark", "ours", "peer", "ours s", "peer s", "peer/ours", "ours peak GiB", "peer peak GiB", "check"]
     table = []
-    for r in rows:
+    for r in rows[:-1]:
         rate = f" ({r['ours_rate']:.0f}/s vs {r['peer_rate']:.0f}/s)" if "ours_rate" in r else ""
         table.append([f"{r['benchmark']}{rate}", r["ours"], r["peer"], fmt(r["ours_s"], ".1f"), fmt(r["peer_s"], ".1f"),
                       fmt(r["speedup"], ".2f") + ("x" if r["speedup"] else ""), fmt(r.get("ours_peak_gib"), ".2f"),
                       fmt(r.get("peer_peak_gib"), ".2f"), r["same_result"]])
+    table.append([engine["benchmark"] + f" ({engine['ours_value']:.0f}/s vs {engine['peer_value']:.0f}/s)",
+                  engine["ours"], engine["peer"], "-", "-", "-", "-", "-", engine["check"]])
     save("embed", machine, header, table, {"rows": rows})
+    emit(args.json, "embed", machine, [suite_row(r) for r in rows])
     spark.stop()
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -15,21 +15,20 @@ On the Last.fm HetRec friend graph (real; ../shared/data) and the generated netw
    quality as link-prediction AUC: 10% of the friendships are held out before the walks;
    AUC = P(cos of a held-out pair > cos of a random non-adjacent pair).
 
-Writes bench/results/graph-<time>.json and .md and prints the table.
+Writes bench/results/graph-<time>.json and .md and prints the table; ``--json PATH``
+also hands the suite's rows to ``python -m bench``.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import random
 import time
 
 import numpy as np
 from pyspark.sql import functions as F
 
-from bench import fmt, save
+from bench import compare, emit, fmt, machine_label, save
 from socialrec import graph as G
 from socialrec.config import CONF_DIR, load_config
 from socialrec.ingest import validate
@@ -150,8 +149,12 @@ def one_graph(spark, name: str, edges, rows: list) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.graph")
-    ap.add_argument("--users", type=int, default=20_000, help="generated network size (0: skip)")
+    ap.add_argument("--users", type=int, default=0, help="also the generated network at this size (0: skip)")
+    ap.add_argument("--quick", action="store_true", help="the Last.fm graph only (the default)")
+    ap.add_argument("--json", default=None, help="write the suite's rows here")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.users = 0
     cfg = load_config([CONF_DIR / "base.yaml", CONF_DIR / "env" / "local.yaml"],
                       ["spark.progress=false", "dataset.name=lastfm-hetrec"])
     spark = get_spark(cfg.spark, cfg.jars)
@@ -168,11 +171,18 @@ def main(argv=None) -> int:
                        edge_kinds=syn.dataset.edge_kinds)
         one_graph(spark, f"generated, {args.users:,} users", out.edges.cache(), rows)
         out.release()
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Spark {spark.version} {spark.sparkContext.master}"
+    machine = machine_label(spark)
     header = ["benchmark", "ours", "peer", "ours", "peer", "ratio", "check"]
     table = [[r["benchmark"], r["ours"], r["peer"], fmt(r["ours_value"], ",.4g"), fmt(r["peer_value"], ",.4g"),
               fmt(r["ratio"], ".2f") + "x", r["check"]] for r in rows]
     save("graph", machine, header, table, {"rows": rows, "p": P, "q": Q, "walk_length": LENGTH, "walks": WALKS})
+    units = {"steps/s": ("steps/s", "higher"), "(s)": ("s", "lower"), "AUC": ("AUC", "higher")}
+    suite = []
+    for r in rows:
+        unit, better = next(v for key, v in units.items() if key in r["benchmark"])
+        suite.append(compare("graph", r["benchmark"].replace(" (steps/s)", "").replace(" (s)", ""), r["ours"], r["peer"],
+                             unit, r["ours_value"], r["peer_value"], better=better, check=r["check"]))
+    emit(args.json, "graph", machine, suite)
     spark.stop()
     return 0
 

@@ -3,36 +3,38 @@
     make bench-text                     # or: PYTHONPATH=lib .venv/bin/python -m bench.text
 
 1. Tokenisation (spark-ml engine) at three corpus sizes of the generated network:
-   rows/s and tokens/s, and the growth exponent of time in corpus size. (The Spark NLP
-   engine is not measured: its jar is not served by Maven Central here.)
+   rows/s and tokens/s, and the growth exponent of time in corpus size; at the middle
+   size against the same rules in one Python process (the ``regex`` module, no Spark),
+   tokens compared post by post. The Spark NLP engine is listed but not measured: its
+   jar (com.johnsnowlabs.nlp:spark-nlp_2.13:7.0.0) is not served by Maven Central here.
 2. Word2Vec on the same tokens (a generated corpus, and MovieLens-100K when present):
    Spark (distributed, 2 partitions) vs gensim (driver, all cores), same vector size,
    window, min count and epochs: words/s, WordSim-353 / analogy scores with coverage,
    and nearest-neighbour agreement (overlap@10 over the 200 most frequent words).
 
-Writes bench/results/text-<time>.json and .md and prints the table.
+Writes bench/results/text-<time>.json and .md and prints the table; ``--json PATH``
+also hands the suite's rows to ``python -m bench``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
-import os
-import platform
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import regex
 from pyspark.sql import functions as F
 
+from bench import compare, emit, fit_exponent, machine_label
 from socialrec.config import CONF_DIR, load_config
 from socialrec.quality import neighbour_agreement, word_quality
 from socialrec.session import get_spark
 from socialrec.sources import load_raw
 from socialrec.synthetic import generate
-from socialrec.tokenize import tokenize
+from socialrec.tokenize import NO_SPACE_SCRIPTS, TOKEN_SPLIT, URL_PATTERN, tokenize
 from socialrec.word2vec import train_word_vectors
 
 OUT = Path(__file__).resolve().parent / "results"
@@ -51,20 +53,62 @@ def _w2v(tokens, engine, **kw):
     return t, wv
 
 
+class PythonTokenizer:
+    """The spark-ml engine's rules in one Python process: the single-machine peer."""
+
+    ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&#39;", "'"), ("&#x27;", "'"), ("&nbsp;", " "),
+                ("&amp;", "&"))
+
+    def __init__(self, stopwords: list[str], min_length: int = 2):
+        # Java's \p{IsHan} is the regex module's \p{Han}.
+        cjk = NO_SPACE_SCRIPTS.replace("IsHan", "Han").replace("IsHiragana", "Hiragana").replace("IsKatakana",
+                                                                                                 "Katakana")
+        self.script = regex.compile(r"(?is)<(script|style)[^>]*>.*?</\1>")
+        self.tag = regex.compile(r"<[^>]*>")
+        self.space = regex.compile(r"\s+")
+        self.url = regex.compile(URL_PATTERN)
+        self.cjk = regex.compile(cjk)
+        self.split = regex.compile(TOKEN_SPLIT)
+        self.edge = regex.compile(r"^'+|'+$")
+        self.stop = set(stopwords)
+        self.min_length = min_length
+
+    def __call__(self, title: str | None, text: str | None) -> list[str]:
+        t = ". ".join(x for x in (title, text) if x is not None)
+        t = self.tag.sub(" ", self.script.sub(" ", t))
+        for entity, char in self.ENTITIES:
+            t = t.replace(entity, char)
+        t = self.space.sub(" ", t).strip()
+        t = self.cjk.sub(r" \1 ", self.url.sub(" ", t).lower())
+        out = []
+        for w in self.split.split(t):
+            w = self.edge.sub("", w)
+            if w and (len(w) >= self.min_length or self.cjk.search(w)) and w not in self.stop:
+                out.append(w)
+        return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.text")
     ap.add_argument("--sizes", default="50000,200000,800000", help="posts per corpus (tokenisation)")
     ap.add_argument("--w2v-posts", type=int, default=48000, help="posts in the Word2Vec corpus")
     ap.add_argument("--vector-size", type=int, default=100)
     ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="sizes 5,000,20,000,60,000; Word2Vec on 6,000 posts")
+    ap.add_argument("--json", default=None, help="write the suite's rows here")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.sizes, args.w2v_posts = "5000,20000,60000", 6000
+    from pyspark.ml.feature import StopWordsRemover
+
     cfg = load_config([CONF_DIR / "base.yaml", CONF_DIR / "env" / "local.yaml"], ["spark.progress=false"])
     spark = get_spark(cfg.spark, cfg.jars)
     lines = []
     result = {"tokenize": [], "word2vec": []}
+    rows = []
 
     sizes = [int(x) for x in args.sizes.split(",")]
-    largest = None
+    peer_at = sizes[len(sizes) // 2]
     for n in sizes:
         items = generate(spark, users=max(100, n // 3), posts=n, corrupt_rate=0.0, seed=3).items
         items = items.select("item_id", "title", "text").cache()  # generation is not what is measured
@@ -72,17 +116,33 @@ def main(argv=None) -> int:
         t, stats = _timed(lambda: tokenize(items).agg(F.count("*").alias("rows"), F.sum("n_tokens").alias("tok")).first())
         result["tokenize"].append({"posts": n, "seconds": t, "rows_per_s": stats.rows / t, "tokens_per_s": stats.tok / t,
                                    "tokens": stats.tok})
+        if n == peer_at:
+            pdf = items.toPandas()  # bounded: the benchmark corpus, handed to the single-process peer
+            ours = {r.item_id: list(r.tokens) for r in tokenize(items).toLocalIterator()}
+            peer = PythonTokenizer(StopWordsRemover.loadDefaultStopWords("english"))
+            start = time.perf_counter()
+            theirs = [peer(a, b) for a, b in zip(pdf["title"], pdf["text"])]
+            t_peer = time.perf_counter() - start
+            n_peer = sum(len(x) for x in theirs)
+            same = sum(ours.get(i) == x for i, x in zip(pdf["item_id"], theirs))
+            rows.append(compare("tokenise", f"{n:,} generated posts ({stats.tok:,} tokens)",
+                                "spark-ml engine (Spark, all cores)", "same rules, one Python process (regex)",
+                                "tokens/s", stats.tok / t, n_peer / t_peer, better="higher",
+                                check=f"{same:,}/{n:,} posts same tokens"))
+            del pdf, ours, theirs
         items.unpersist()
+    rows.append(compare("tokenise", "Spark NLP engine (DocumentAssembler, Tokenizer, Normalizer, StopWordsCleaner)",
+                        "spark-nlp engine", "spark-ml engine", "tokens/s", None, None, better="higher",
+                        check="not run: com.johnsnowlabs.nlp:spark-nlp_2.13:7.0.0 is not served by Maven Central "
+                              "here (HTTP 404)"))
     w2v_items = generate(spark, users=max(100, args.w2v_posts // 3), posts=args.w2v_posts, corrupt_rate=0.0,
                          seed=3).items
     largest = tokenize(w2v_items.select("item_id", "title", "text")).cache()  # both engines read it
     largest.count()
-    if len(sizes) > 1:
-        xs = [math.log(r["posts"]) for r in result["tokenize"]]
-        ys = [math.log(r["seconds"]) for r in result["tokenize"]]
-        result["tokenize_exponent"] = float(np.polyfit(xs, ys, 1)[0])
+    result["tokenize_exponent"] = fit_exponent([r["posts"] for r in result["tokenize"]],
+                                               [r["seconds"] for r in result["tokenize"]])
 
-    corpora = [("synthetic", largest)]
+    corpora = [("generated", largest)]
     if (SHARED / "movielens-100k").is_dir():
         mcfg = load_config([CONF_DIR / "base.yaml", CONF_DIR / "datasets" / "movielens-100k.yaml"],
                            [f"dataset.path={SHARED / 'movielens-100k'}"])
@@ -101,15 +161,28 @@ def main(argv=None) -> int:
         row["nn_overlap_at_10"] = neighbour_agreement({w: v for w, (v, _) in vecs["spark"].items()},
                                                       {w: v for w, (v, _) in vecs["gensim"].items()}, top)
         result["word2vec"].append(row)
+        sp, gs = row["spark"], row["gensim"]
+        rows.append(compare("word2vec", f"{name}: {n_tokens:,} tokens, vector {args.vector_size}, {args.epochs} epochs",
+                            "Spark Word2Vec (2 partitions)", "gensim (driver, all cores)", "words/s",
+                            sp["words_per_s"], gs["words_per_s"], better="higher",
+                            check=f"vocab {sp['vocab']:,} vs {gs['vocab']:,}; nearest-neighbour overlap@10 "
+                                  f"{row['nn_overlap_at_10']:.2f}"))
+        if sp["wordsim353_oov_ratio"] > 0.9:  # a handful of pairs: no figure worth a row
+            continue
+        rows.append(compare("word2vec", f"{name}: WordSim-353 Spearman rho", "Spark Word2Vec", "gensim", "rho",
+                            sp["wordsim353_spearman"], gs["wordsim353_spearman"], better="higher",
+                            check=f"{sp['wordsim353_oov_ratio']:.0%} of pairs out of vocabulary: not a quality "
+                                  "figure on this corpus" if sp["wordsim353_oov_ratio"] > 0.5 else
+                                  f"{sp['wordsim353_oov_ratio']:.0%} of pairs out of vocabulary"))
 
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Spark {spark.version} {spark.sparkContext.master}"
+    machine = machine_label(spark)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     lines += [f"# socialrec text bench {stamp}", "", machine, "", "## Tokenisation (spark-ml engine)", "",
               "| posts | tokens | seconds | rows/s | tokens/s |", "|---|---|---|---|---|"]
     for r in result["tokenize"]:
         lines.append(f"| {r['posts']:,} | {r['tokens']:,} | {r['seconds']:.2f} | {r['rows_per_s']:,.0f} | "
                      f"{r['tokens_per_s']:,.0f} |")
-    if "tokenize_exponent" in result:
+    if result["tokenize_exponent"] is not None:
         lines += ["", f"time grows as size^{result['tokenize_exponent']:.2f}"]
     lines += ["", f"## Word2Vec, Spark vs gensim (vector {args.vector_size}, window 5, min count 2, "
                   f"{args.epochs} epochs, skip-gram + hierarchical softmax)", "",
@@ -125,9 +198,13 @@ def main(argv=None) -> int:
                 f"{e['analogy_accuracy']:.3f} ({int(e['analogy_questions'])}) | {r['nn_overlap_at_10']:.2f} |")
     md = "\n".join(lines) + "\n"
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"text-{stamp}.json").write_text(json.dumps({"machine": machine, **result}, indent=2, default=float))
+    (OUT / f"text-{stamp}.json").write_text(json.dumps({"machine": machine, **result, "rows": rows}, indent=2,
+                                                       default=float))
     (OUT / f"text-{stamp}.md").write_text(md)
     print(md)
+    emit(args.json, "text", machine, rows, {"tokenize": result["tokenize"],
+                                            "tokenize_exponent": result["tokenize_exponent"]})
+    spark.stop()
     return 0
 
 

@@ -1,0 +1,132 @@
+"""The benchmark suite's arithmetic and its single-process peers (no timings asserted)."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the bench package sits beside lib/
+
+from bench import compare, fit_exponent, rows_table, verdict  # noqa: E402
+from bench.projection import markdown, project  # noqa: E402
+from bench.scale import _why, exponents, table  # noqa: E402
+
+
+def test_compare_direction_and_words():
+    fast = compare("top-k", "b", "ours", "peer", "s", 2.0, 8.0)
+    assert fast["advantage"] == pytest.approx(4.0) and verdict(fast) == "ours 4.00x faster"
+    slow = compare("als", "b", "ours", "peer", "s", 10.0, 0.5)
+    assert slow["advantage"] == pytest.approx(0.05) and verdict(slow) == "peer 20.00x faster"
+    rate = compare("embeddings", "b", "ours", "peer", "texts/s", 171.0, 139.0, better="higher")
+    assert rate["advantage"] == pytest.approx(171 / 139) and verdict(rate) == "ours 1.23x faster"
+    quality = compare("als", "b", "ours", "peer", "nDCG@10", 0.4921, 0.4945, better="higher")
+    assert verdict(quality) == "level"  # within half a percent
+    quality = compare("als", "b", "ours", "peer", "nDCG@10", 0.40, 0.50, better="higher")
+    assert verdict(quality) == "peer 1.25x higher"
+    missing = compare("tokenise", "b", "ours", "peer", "tokens/s", None, 5.0, better="higher", check="not run")
+    assert missing["advantage"] is None and verdict(missing) == "-"
+    with pytest.raises(ValueError, match="better"):
+        compare("x", "b", "o", "p", "s", 1.0, 1.0, better="faster")
+    lines = rows_table([fast, missing])
+    assert lines[2] == "| top-k | b | ours | peer | s | 2.00 | 8.00 | ours 4.00x faster |  |"
+    assert lines[3].endswith("| - | 5 | - | not run |")
+
+
+def test_fit_exponent_recovers_a_power_law():
+    sizes = [1_000, 4_000, 16_000, 64_000]
+    assert fit_exponent(sizes, [3.0 * n ** 1.5 for n in sizes]) == pytest.approx(1.5)
+    assert fit_exponent(sizes, [7.0] * 4) == pytest.approx(0.0)
+    # Least squares on logs: (1, 1), (2, 4), (4, 8) -> hand-computed slope.
+    xs, ys = [math.log(1), math.log(2), math.log(4)], [math.log(1), math.log(4), math.log(8)]
+    mx, my = sum(xs) / 3, sum(ys) / 3
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+    assert fit_exponent([1, 2, 4], [1, 4, 8]) == pytest.approx(slope)
+    assert fit_exponent([10], [1.0]) is None
+    assert fit_exponent([10, 10], [1.0, 2.0]) is None
+    assert fit_exponent([10, 20], [0.0, 1.0]) is None  # a zero cost has no logarithm: one point left
+
+
+def _size(users, factor, peak):
+    return {"users": users, "wall_s": 20.0 * factor, "tree_peak_gib": peak,
+            "counts": {"users": users, "items": users, "interactions": 40 * users, "edges": 12 * users},
+            "stages": [{"stage": "ingest", "seconds": 4.0 * factor, "peak_gib": peak},
+                       {"stage": "embed", "seconds": 10.0 * factor, "peak_gib": peak},
+                       {"stage": "recommend:als", "seconds": 5.0 * factor ** 2, "peak_gib": peak},
+                       {"stage": "recommend:popularity", "seconds": 1.0 * factor, "peak_gib": peak}]}
+
+
+def test_scale_exponents_and_table():
+    done = [_size(1000, 1, 2.0), _size(2000, 2, 2.0), _size(4000, 4, 2.0)]
+    ex = exponents(done)
+    assert ex["ingest"]["time"] == pytest.approx(1.0)
+    assert ex["recommend:als"]["time"] == pytest.approx(2.0)
+    assert ex["ingest"]["memory"] == pytest.approx(0.0)
+    assert ex["total"]["time"] == pytest.approx(1.0)
+    failure = {"users": 8000, "stage": "recommend:als", "why": "JVM out of memory (java.lang.OutOfMemoryError)"}
+    lines = table({"sizes": done, "exponents": ex, "failure": failure, "skipped": []})
+    assert lines[0].startswith("Sizes: 1,000 users, 1,000 posts, 40,000 interactions, 12,000 edges")
+    assert "| recommend:als | 5.0 | 2.00 | 20.0 | 2.00 | 80.0 | 2.00 | 2.00 | 0.00 |" in lines
+    assert lines[-1] == ("Largest size that completed: 4,000 users. Next size, 8,000 users: failed in stage "
+                         "`recommend:als` — JVM out of memory (java.lang.OutOfMemoryError).")
+
+
+def test_failure_reasons():
+    assert _why("...\njava.lang.OutOfMemoryError: Java heap space\n", 1, False, 60) == \
+        "JVM out of memory (java.lang.OutOfMemoryError)"
+    assert _why("", -9, False, 60).startswith("killed (SIGKILL")
+    assert _why("anything", -9, True, 600) == "over the 600 s cap"
+    assert _why("WARN noise\nValueError: bad size\n", 1, False, 60) == "exit 1: ValueError: bad size"
+
+
+def test_projection_by_hand():
+    done = [_size(1000, 1, 2.0), _size(2000, 2, 2.0), _size(4000, 4, 2.0)]
+    curve = {"sizes": done, "exponents": exponents(done)}
+    target = {"users": 400_000, "interactions": 16_000_000, "items": 400_000}
+    p = project(curve, cores=2, target=target, gpu_texts_per_s=1000.0, gpu_nodes=4, hours=1.0, efficiency=0.5,
+                retrieval_gflops=50.0, candidate_items=1000, dim=10, executor_cores=8)
+    by = {s["stage"]: s for s in p["stages"]}
+    # ingest: 16 s x 2 cores at 160,000 interactions, linear to 16M (x100): 3,200 core-s.
+    assert by["ingest"]["core_hours"] == pytest.approx(16 * 2 * 100 / 3600)
+    assert by["ingest"]["measured_per_unit_core_s"] == pytest.approx(32 / 160_000)
+    # recommend stages stay linear even with a measured exponent of 2 (their top-k is priced apart).
+    assert by["recommend:als"]["exponent"] == pytest.approx(2.0) and not by["recommend:als"]["exponent_applied"]
+    assert by["recommend:als"]["core_hours"] == pytest.approx(80 * 2 * 100 / 3600)
+    # the transformer stage on GPU nodes: 400,000 texts at 1,000/s each = 400 node-seconds.
+    assert by["embed"]["on"] == "GPU" and by["embed"]["gpu_node_hours"] == pytest.approx(400 / 3600)
+    assert p["gpu_wall_hours"] == pytest.approx(100 / 3600)
+    # retrieval: 2 x 400,000 users x 1,000 items x 10 dims at 25 GFLOP/s a core, one model (als).
+    r = p["retrieval"]
+    assert r["passes"] == 1
+    assert r["window_core_hours"] == pytest.approx(2 * 400_000 * 1000 * 10 / 25e9 / 3600)
+    assert r["exhaustive_core_hours"] == pytest.approx(2 * 400_000 * 400_000 * 10 / 25e9 / 3600)
+    cpu = (16 * 2 * 100 + 80 * 2 * 100 + 4 * 2 * 100) / 3600 + r["window_core_hours"]
+    assert p["cpu_core_hours"] == pytest.approx(cpu)
+    assert p["cores_needed"] == pytest.approx(cpu / (1.0 * 0.5))
+    assert p["executors"] == max(1, -(-int(cpu / 0.5) // 8))
+    assert p["target"]["edges"] == 12 * 400_000  # edges per user as measured
+    text = "\n".join(markdown(p))
+    assert "| embed | items | " in text and "GPU-node-hours" in text and "a candidate window" in text
+
+
+def test_python_tokenizer_peer_matches_the_spark_ml_engine(spark):
+    """The tokenisation benchmark's single-process peer must produce the engine's tokens."""
+    from pyspark.ml.feature import StopWordsRemover
+
+    from bench.text import PythonTokenizer
+    from socialrec.tokenize import tokenize
+
+    rows = [("a", "Hello", "It's <b>GREAT</b> &amp; see https://x.io/y?z=1 now!"),
+            ("b", None, "東京タワー is tall; 'quoted' words... ok"),
+            ("c", "Beer", "<script>var x = 1;</script>IPA's hops — a 2nd pour, don't stop"),
+            ("d", "", ""),
+            ("e", "Emoji 🍺 only", "🍺🍺 the and of")]
+    items = spark.createDataFrame(rows, "item_id string, title string, text string")
+    ours = {r.item_id: list(r.tokens) for r in tokenize(items).collect()}
+    peer = PythonTokenizer(StopWordsRemover.loadDefaultStopWords("english"))
+    theirs = {i: peer(t, x) for i, t, x in rows}
+    assert theirs == ours
+    assert theirs["a"] == ["hello", "great", "see"]
+    assert "東" in theirs["b"] and "tall" in theirs["b"] and "quoted" in theirs["b"]
