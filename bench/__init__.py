@@ -145,13 +145,22 @@ def compare(stage: str, benchmark: str, ours: str, peer: str, unit: str, ours_va
 
 
 def verdict(row: dict) -> str:
-    """A row's comparison in words: "ours 3.75x faster", "peer 1.20x better", "-"."""
+    """A row's comparison in words: "ours 3.75x faster", "peer 1.20x smaller" for costs and
+    rates; for scores (accuracy, correlation) the difference, "peer +0.0024"; "-" when
+    either side is missing."""
+    ours, peer = row.get("ours_value"), row.get("peer_value")
+    if ours is None or peer is None:
+        return "-"
+    unit = row["unit"]
+    if not (unit in ("s", "seconds", "GiB") or unit.endswith("/s")):  # a score: say the difference
+        diff = ours - peer if row["better"] == "higher" else peer - ours
+        if abs(diff) < 0.0005:
+            return "level"
+        return f"ours +{diff:.4f}" if diff > 0 else f"peer +{-diff:.4f}"
     a = row.get("advantage")
     if a is None:
         return "-"
-    timing = row["unit"] in ("s", "seconds") or row["unit"].endswith("/s")
-    word = "faster" if timing else ("smaller" if row["unit"] == "GiB" else "higher" if row["better"] == "higher"
-                                    else "lower")
+    word = "smaller" if unit == "GiB" else "faster"
     if abs(a - 1) < 0.005:
         return "level"
     return f"ours {a:.2f}x {word}" if a > 1 else f"peer {1 / a:.2f}x {word}"

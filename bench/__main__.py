@@ -91,9 +91,14 @@ def report(results: list[dict], *, stamp: str, machine: str, quick: bool, wall: 
     if scale:
         curve = scale["curve"]
         lines += ["", "## Scale curve: the whole pipeline on the generated network", "",
-                  f"Stage by stage as `socialrec run` calls them, ALS untuned, models: "
-                  f"{', '.join(curve['settings']['models'])}; driver memory "
-                  f"{curve['settings']['driver_memory']}. Time ~ interactions^b fitted over the sizes.", ""]
+                  f"Stage by stage as `socialrec run` calls them, one process per size; ALS untuned; models: "
+                  f"{', '.join(curve['settings']['models'])}; {curve['settings']['posts_per_user']:g} post and "
+                  f"{curve['settings']['interactions_per_user']:g} interactions per user; driver memory "
+                  f"{curve['settings']['driver_memory']}. Seconds and peak GiB per stage and size; b fitted by "
+                  "least squares on logs over the sizes (time or memory ~ interactions^b). Peak GiB is the "
+                  "resident memory of the process tree (driver, JVM, Python workers) during the stage; the JVM "
+                  "keeps heap it has grown, so a stage's figure includes what earlier stages left: the stage "
+                  "where the figure jumps is the one that needed it.", ""]
         lines += scale["markdown"]
         payload["curve"] = curve
         if curve["sizes"]:

@@ -17,15 +17,29 @@ GPU_NODE_TEXTS_PER_S = 64_000
 LINEAR_BELOW = 1.1  # measured exponents up to this are taken as linear (fixed costs bend small sizes)
 
 
+def marginal(sizes: list[dict], stage: str, driver: str) -> float | None:
+    """Seconds per unit of ``driver``: the slope of seconds = a + c * count over the sizes
+    (least squares); None with fewer than two sizes or a slope that is not positive."""
+    pts = [(d["counts"][driver], st["seconds"]) for d in sizes for st in d["stages"] if st["stage"] == stage]
+    if len(pts) < 2 or len({x for x, _ in pts}) < 2:
+        return None
+    mx = sum(x for x, _ in pts) / len(pts)
+    my = sum(y for _, y in pts) / len(pts)
+    c = sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts)
+    return c if c > 0 else None
+
+
 def project(curve: dict, *, cores: int, target: dict | None = None, gpu_texts_per_s: float = GPU_NODE_TEXTS_PER_S,
             gpu_nodes: int = 16, executor_cores: int = 16, hours: float = 4.0, efficiency: float = 0.6,
             retrieval_gflops: float | None = None, candidate_items: int = 10_000_000, dim: int = 384) -> dict:
     """Core-hours per stage at ``target`` from the largest completed size of ``curve``.
 
-    Per stage: seconds x ``cores`` at the largest size (every core busy: an upper bound
-    for stages that leave some idle), divided by the stage's driving count there, times
-    the count at the target; raised to the stage's measured exponent where it exceeds
-    ``LINEAR_BELOW``. The transformer stage is priced on GPU nodes instead
+    Per stage: the marginal cost of one more unit of its driving count, the slope c of
+    seconds = a + c * count fitted over the sizes (a is the fixed cost that small sizes
+    are made of), times ``cores`` (every core busy: an upper bound for stages that leave
+    some idle), times the count at the target; the average cost at the largest size
+    where a slope cannot be fitted (one size, or a slope <= 0); where the measured
+    exponent exceeds ``LINEAR_BELOW``, the largest size's seconds raised to it instead. The transformer stage is priced on GPU nodes instead
     (``gpu_texts_per_s`` each). Top-k retrieval is priced separately from
     ``retrieval_gflops`` (measured per ``cores``) against a window of
     ``candidate_items`` (exhaustive scoring of every post for every user is shown too,
@@ -47,15 +61,17 @@ def project(curve: dict, *, cores: int, target: dict | None = None, gpu_texts_pe
                            "gpu_node_hours": gpu_s / 3600, "core_hours": 0.0,
                            "measured_per_unit_core_s": s["seconds"] * cores / counts["items"]})
             continue
-        per_unit = s["seconds"] * cores / max(counts[driver], 1)
+        slope = marginal(curve["sizes"], name, driver)
+        basis = "marginal" if slope else "average"
+        per_unit = (slope if slope else s["seconds"] / max(counts[driver], 1)) * cores
         scale = target[driver] / counts[driver]
         b = (ex.get(name) or {}).get("time")
         # recommend: training grows with interactions; its exhaustive top-k (users x items)
         # is replaced by the windowed retrieval priced below, so its exponent is not applied.
         applied = b is not None and b > LINEAR_BELOW and base != "recommend"
-        grow = scale ** b if applied else scale
+        core_s = s["seconds"] * cores * scale ** b if applied else per_unit * target[driver]
         stages.append({"stage": name, "driver": driver, "on": "CPU", "exponent": b, "exponent_applied": applied,
-                       "measured_per_unit_core_s": per_unit, "core_hours": s["seconds"] * cores * grow / 3600})
+                       "basis": basis, "measured_per_unit_core_s": per_unit, "core_hours": core_s / 3600})
     passes = sum(1 for s in stages if s["stage"].startswith("recommend:") and s["stage"] != "recommend:popularity")
     retrieval = None
     if retrieval_gflops:
@@ -72,10 +88,15 @@ def project(curve: dict, *, cores: int, target: dict | None = None, gpu_texts_pe
     cores_needed = cpu_core_hours / (hours * efficiency)
     executors = max(1, -(-int(cores_needed) // executor_cores))
     gpu_hours = sum(s.get("gpu_node_hours", 0.0) for s in stages)
+    # Memory: the largest stage's heap at the measured size, grown linearly with interactions
+    # (data held per interaction), spread over the executors.
+    heap = max(s.get("heap_gib", s["peak_gib"]) for s in last["stages"])
+    heap_target = heap * target["interactions"] / counts["interactions"]
     out = {"target": target, "from_size": {k: counts[k] for k in ("users", "items", "interactions", "edges")},
            "stages": stages, "cpu_core_hours": cpu_core_hours, "hours": hours, "efficiency": efficiency,
            "cores_needed": cores_needed, "executors": executors, "executor_cores": executor_cores,
-           "gpu_node_hours": gpu_hours, "gpu_nodes": gpu_nodes, "gpu_wall_hours": gpu_hours / gpu_nodes}
+           "gpu_node_hours": gpu_hours, "gpu_nodes": gpu_nodes, "gpu_wall_hours": gpu_hours / gpu_nodes,
+           "heap_gib_measured": heap, "heap_gib_target": heap_target, "heap_gib_per_executor": heap_target / executors}
     if retrieval:
         out["retrieval"] = retrieval
     return out
@@ -86,17 +107,20 @@ def markdown(p: dict) -> list[str]:
     lines = [f"Target: {t['users']:,} users, {t['interactions']:,} interactions, {t['items']:,} posts, "
              f"~{t['edges']:,} edges (edges per user as generated). From the largest measured size: "
              f"{f['users']:,} users, {f['interactions']:,} interactions, {f['items']:,} posts.", "",
-             "| stage | grows with | measured core-s per unit (retrieval: per user-item pair) | projected |", "|---|---|---|---|"]
+             "| stage | grows with | core-s per unit, measured (retrieval: per user-item pair) | projected |", "|---|---|---|---|"]
     for s in p["stages"]:
         proj = (f"{s['gpu_node_hours']:,.1f} GPU-node-hours" if s["on"] == "GPU"
                 else f"{s['core_hours']:,.0f} core-hours")
         grow = f" (x n^{s['exponent']:.2f})" if s.get("exponent_applied") else ""
-        lines.append(f"| {s['stage']} | {s['driver']}{grow} | {s['measured_per_unit_core_s']:.2e} | {proj} |")
+        basis = f" ({s['basis']})" if s.get("basis") else ""
+        lines.append(f"| {s['stage']} | {s['driver']}{grow} | {s['measured_per_unit_core_s']:.2e}{basis} | {proj} |")
     lines += ["", f"CPU stages: {p['cpu_core_hours']:,.0f} core-hours → in {p['hours']:g} h at "
                   f"{p['efficiency']:.0%} scaling efficiency about {p['cores_needed']:,.0f} cores "
                   f"({p['executors']:,} executors of {p['executor_cores']} cores). Transformer stage: "
                   f"{p['gpu_node_hours']:,.1f} GPU-node-hours, {p['gpu_wall_hours'] * 60:,.0f} min on "
-                  f"{p['gpu_nodes']} GPU nodes."]
+                  f"{p['gpu_nodes']} GPU nodes. Memory: the largest stage held {p['heap_gib_measured']:.2f} GiB "
+                  f"of JVM heap at the measured size; grown with interactions that is "
+                  f"{p['heap_gib_target'] / 1024:,.1f} TiB, {p['heap_gib_per_executor']:,.0f} GiB per executor."]
     r = p.get("retrieval")
     if r:
         lines.append(f"Top-k retrieval at the measured {r['gflops_measured']:.0f} GFLOP/s per machine: scoring every "

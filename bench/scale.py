@@ -34,15 +34,57 @@ from pathlib import Path
 from bench import PeakRSS, _gib, emit, fit_exponent, machine_label, save
 
 ROOT = Path(__file__).resolve().parents[1]
-# What the generated network holds per user (the generator's defaults, posts per user set here).
+# What the generated network holds per user: one post and ten interactions (the ratio of
+# the sizes the issue names, 10k users / 100k interactions up to 1M / 10M); follows as generated.
 POSTS_PER_USER = 1.0
+INTERACTIONS_PER_USER = 10.0
+SIZES = "2500,5000,10000,20000"
 MODELS = ["popularity", "als", "w2v_content", "transformer_content", "hybrid", "hybrid-social"]
-QUICK_MODELS = ["popularity", "als", "transformer_content", "hybrid"]
+QUICK_SIZES = "200,400"
+QUICK_MODELS = ["popularity", "als", "transformer_content"]
 
 
 # --------------------------------------------------------------------------- one size (child process)
 
-def run_one(users: int, out: Path, *, models: list[str], driver_memory: str, posts_per_user: float) -> None:
+class JvmHeap:
+    """Peak JVM heap held during a block: the heap pools' current use without Eden (young
+    objects not yet collected), sampled every ``every`` seconds through the driver's
+    MemoryPoolMXBeans. The process's resident memory follows the heap the JVM has grown
+    to (up to spark.driver.memory) and never shrinks; this follows what the data holds."""
+
+    def __init__(self, spark, every: float = 1.0):
+        import threading
+
+        self._pools = [p for p in spark._jvm.java.lang.management.ManagementFactory.getMemoryPoolMXBeans()
+                       if str(p.getType().toString()) == "Heap memory" and "Eden" not in str(p.getName())]
+        self.every, self.peak = every, 0
+        self._stop = threading.Event()
+
+    def sample(self) -> int:
+        return sum(int(p.getUsage().getUsed()) for p in self._pools)
+
+    def _run(self):
+        while not self._stop.wait(self.every):
+            try:
+                self.peak = max(self.peak, self.sample())
+            except Exception:  # the session closing under the sampler  # noqa: BLE001
+                return
+
+    def __enter__(self):
+        import threading
+
+        self.peak = self.sample()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+        self.peak = max(self.peak, self.sample())
+
+def run_one(users: int, out: Path, *, models: list[str], driver_memory: str, posts_per_user: float,
+            interactions_per_user: float) -> None:
     """The pipeline stage by stage at ``users``; the result file is rewritten after every
     stage, so a process that dies leaves the stage it died in."""
     from pyspark.sql import functions as F
@@ -56,6 +98,7 @@ def run_one(users: int, out: Path, *, models: list[str], driver_memory: str, pos
     work = Path(tempfile.mkdtemp(prefix="socialrec-scale-"))
     posts = max(50, int(users * posts_per_user))
     overrides = [f"dataset.synthetic.users={users}", f"dataset.synthetic.posts={posts}", "spark.progress=false",
+                 f"dataset.synthetic.interactions_per_user_mean={interactions_per_user}",
                  f"storage.root={work / 'warehouse'}", "als.tune=false", f"spark.driver_memory={driver_memory}",
                  f"evaluation.models={json.dumps(models)}", "report.enabled=true"]
     cfg = load_config([Path(CONF_DIR) / "base.yaml", Path(CONF_DIR) / "env" / "local.yaml"], overrides)
@@ -82,11 +125,12 @@ def run_one(users: int, out: Path, *, models: list[str], driver_memory: str, pos
             for name, c in plan:
                 result["running"] = name
                 write()
-                with PeakRSS() as mem:
+                with PeakRSS() as mem, JvmHeap(spark) as heap:
                     start = time.perf_counter()
                     run_stage(spark, c, name.split(":")[0], run_id=run_id)
                     seconds = time.perf_counter() - start
-                result["stages"].append({"stage": name, "seconds": seconds, "peak_gib": _gib(mem.peak)})
+                result["stages"].append({"stage": name, "seconds": seconds, "peak_gib": _gib(mem.peak),
+                                         "heap_gib": _gib(heap.peak)})
                 if name == "ingest":
                     storage = Storage(cfg.storage.root)
                     result["counts"] = {t: storage.read(spark, t).where(F.col(C.DATASET) == cfg.dataset.name).count()
@@ -118,14 +162,14 @@ def _why(stderr: str, rc: int, timed_out: bool, cap: float) -> str:
     return f"exit {rc}: {last[-1][:300] if last else 'no message'}"
 
 
-def one_size(users: int, *, models, driver_memory, posts_per_user, cap: float) -> dict:
+def one_size(users: int, *, models, driver_memory, posts_per_user, interactions_per_user, cap: float) -> dict:
     """Run one size in a child process under ``cap`` seconds; its result, with
     ``failed`` / ``why`` / ``stage`` when it did not finish."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "size.json"
         cmd = [sys.executable, "-m", "bench.scale", "--one", str(users), "--out", str(out),
                "--models", ",".join(models), "--driver-memory", driver_memory,
-               "--posts-per-user", str(posts_per_user)]
+               "--posts-per-user", str(posts_per_user), "--interactions-per-user", str(interactions_per_user)]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "lib"), str(ROOT),
                                                              os.environ.get("PYTHONPATH", "")])}
         start = time.perf_counter()
@@ -153,8 +197,8 @@ def one_size(users: int, *, models, driver_memory, posts_per_user, cap: float) -
     return result
 
 
-def curve(sizes: list[int], *, models, driver_memory, posts_per_user, budget: float, probe: bool = False,
-          cap: float = 1800.0) -> dict:
+def curve(sizes: list[int], *, models, driver_memory, posts_per_user, interactions_per_user, budget: float,
+          probe: bool = False, cap: float = 1800.0) -> dict:
     """Run ``sizes`` in order (with ``probe``, keep doubling the last until one fails or
     passes ``cap``); stop at the first failure or when the next size would not fit the
     ``budget`` (projected from the fitted total-time exponent)."""
@@ -171,7 +215,7 @@ def curve(sizes: list[int], *, models, driver_memory, posts_per_user, budget: fl
                 continue
         print(f"scale: {users:,} users ...", flush=True)
         r = one_size(users, models=models, driver_memory=driver_memory, posts_per_user=posts_per_user,
-                     cap=min(cap, budget - spent) if budget else cap)
+                     interactions_per_user=interactions_per_user, cap=min(cap, budget - spent) if budget else cap)
         spent += r["wall_s"]
         print(f"scale: {users:,} users: {'FAILED in ' + r['stage'] + ': ' + r['why'] if r.get('failed') else 'done'}"
               f" in {r['wall_s']:.0f} s, peak {r['tree_peak_gib']:.1f} GiB", flush=True)
@@ -184,47 +228,54 @@ def curve(sizes: list[int], *, models, driver_memory, posts_per_user, budget: fl
     return {"sizes": done, "failure": failure, "skipped": skipped, "exponents": exponents(done)}
 
 
+def _heap(stage: dict) -> float:
+    return stage.get("heap_gib", stage["peak_gib"])
+
+
 def exponents(done: list[dict]) -> dict:
-    """Per stage (and ``total``): the growth exponent of time, and of peak memory, in interactions."""
+    """Per stage (and ``total``): the growth exponent in interactions of time and of peak
+    JVM heap held (of resident memory where no heap figure was taken)."""
     if len(done) < 2:
         return {}
     n = [d["counts"]["interactions"] for d in done]
     names = [s["stage"] for s in done[0]["stages"]]
     out = {}
     for name in names:
-        t = [next((s["seconds"] for s in d["stages"] if s["stage"] == name), None) for d in done]
-        m = [next((s["peak_gib"] for s in d["stages"] if s["stage"] == name), None) for d in done]
-        if None not in t:
-            out[name] = {"time": fit_exponent(n, t), "memory": fit_exponent(n, m)}
+        got = [next((s for s in d["stages"] if s["stage"] == name), None) for d in done]
+        if None not in got:
+            out[name] = {"time": fit_exponent(n, [s["seconds"] for s in got]),
+                         "memory": fit_exponent(n, [_heap(s) for s in got])}
     out["total"] = {"time": fit_exponent(n, [d["wall_s"] for d in done]),
-                    "memory": fit_exponent(n, [d["tree_peak_gib"] for d in done])}
+                    "memory": fit_exponent(n, [max(_heap(s) for s in d["stages"]) for d in done])}
     return out
 
 
 def table(res: dict) -> list[str]:
-    """Markdown: one row per stage, time and peak memory per size, and the exponents."""
+    """Markdown: one row per stage with seconds, peak heap and peak resident GiB per size,
+    and the exponents; then the largest size and what stopped the next."""
     done = res["sizes"]
     if not done:
         return ["(no size completed)"]
-    head = "| stage | " + " | ".join(f"{d['users']:,} users s | GiB" for d in done) + " | time ~ n^b | memory ~ n^b |"
+    head = ("| stage | " + " | ".join(f"{d['users']:,} users: s | heap | RSS" for d in done)
+            + " | time ~ n^b | heap ~ n^b |")
     lines = [
         "Sizes: " + "; ".join(f"{d['users']:,} users, {d['counts']['items']:,} posts, "
                               f"{d['counts']['interactions']:,} interactions, {d['counts']['edges']:,} edges"
                               for d in done),
-        "", head, "|---|" + "---|---|" * len(done) + "---|---|"]
+        "", head, "|---|" + "---|---|---|" * len(done) + "---|---|"]
     ex = res["exponents"]
     for name in [s["stage"] for s in done[0]["stages"]]:
         cells = []
         for d in done:
             s = next((s for s in d["stages"] if s["stage"] == name), None)
-            cells += [f"{s['seconds']:.1f}", f"{s['peak_gib']:.2f}"] if s else ["-", "-"]
+            cells += [f"{s['seconds']:.1f}", f"{_heap(s):.2f}", f"{s['peak_gib']:.1f}"] if s else ["-", "-", "-"]
         e = ex.get(name, {})
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {_e(e.get('time'))} | {_e(e.get('memory'))} |")
     cells = []
     for d in done:
-        cells += [f"{d['wall_s']:.1f}", f"{d['tree_peak_gib']:.2f}"]
+        cells += [f"{d['wall_s']:.1f}", f"{max(_heap(s) for s in d['stages']):.2f}", f"{d['tree_peak_gib']:.1f}"]
     e = ex.get("total", {})
-    lines.append("| **whole pipeline** (process wall time, peak of the process tree) | " + " | ".join(cells)
+    lines.append("| **whole pipeline** (process wall time, peaks) | " + " | ".join(cells)
                  + f" | {_e(e.get('time'))} | {_e(e.get('memory'))} |")
     f = res.get("failure")
     lines.append("")
@@ -244,15 +295,16 @@ def _e(x) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.scale")
-    ap.add_argument("--sizes", default="1000,4000,16000", help="users per size (posts and interactions follow)")
+    ap.add_argument("--sizes", default=SIZES, help="users per size (posts and interactions follow)")
     ap.add_argument("--models", default=",".join(MODELS))
-    ap.add_argument("--driver-memory", default="8g", help="spark.driver.memory (the JVM heap in local mode)")
+    ap.add_argument("--driver-memory", default="12g", help="spark.driver.memory (the JVM heap in local mode)")
     ap.add_argument("--posts-per-user", type=float, default=POSTS_PER_USER)
+    ap.add_argument("--interactions-per-user", type=float, default=INTERACTIONS_PER_USER)
     ap.add_argument("--budget", type=float, default=2400, help="seconds for the whole curve (0: no limit)")
     ap.add_argument("--probe", action="store_true", help="after --sizes, keep doubling until a size fails or "
                                                          "passes --cap")
     ap.add_argument("--cap", type=float, default=1800, help="seconds one size may take")
-    ap.add_argument("--quick", action="store_true", help="sizes 200,400,800 with four models")
+    ap.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES} with {', '.join(QUICK_MODELS)}")
     ap.add_argument("--json", default=None, help="write the suite's rows and the curve here")
     ap.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", default=None, help=argparse.SUPPRESS)
@@ -260,15 +312,15 @@ def main(argv=None) -> int:
     models = args.models.split(",")
     if args.one is not None:
         run_one(args.one, Path(args.out), models=models, driver_memory=args.driver_memory,
-                posts_per_user=args.posts_per_user)
+                posts_per_user=args.posts_per_user, interactions_per_user=args.interactions_per_user)
         return 0
     if args.quick:
-        args.sizes, models = "200,400,800", QUICK_MODELS
+        args.sizes, models = QUICK_SIZES, QUICK_MODELS
     sizes = [int(x) for x in args.sizes.split(",")]
     res = curve(sizes, models=models, driver_memory=args.driver_memory, posts_per_user=args.posts_per_user,
-                budget=args.budget, probe=args.probe, cap=args.cap)
+                interactions_per_user=args.interactions_per_user, budget=args.budget, probe=args.probe, cap=args.cap)
     res["settings"] = {"models": models, "driver_memory": args.driver_memory, "posts_per_user": args.posts_per_user,
-                       "als_tune": False}
+                       "interactions_per_user": args.interactions_per_user, "als_tune": False}
     machine = machine_label()
     lines = table(res)
     save("scale", machine, ["scale curve"], [], {**res, "markdown": lines})

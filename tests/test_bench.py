@@ -23,9 +23,11 @@ def test_compare_direction_and_words():
     rate = compare("embeddings", "b", "ours", "peer", "texts/s", 171.0, 139.0, better="higher")
     assert rate["advantage"] == pytest.approx(171 / 139) and verdict(rate) == "ours 1.23x faster"
     quality = compare("als", "b", "ours", "peer", "nDCG@10", 0.4921, 0.4945, better="higher")
-    assert verdict(quality) == "level"  # within half a percent
-    quality = compare("als", "b", "ours", "peer", "nDCG@10", 0.40, 0.50, better="higher")
-    assert verdict(quality) == "peer 1.25x higher"
+    assert quality["advantage"] == pytest.approx(0.4921 / 0.4945) and verdict(quality) == "peer +0.0024"
+    assert verdict(compare("als", "b", "ours", "peer", "AUC", 0.8622, 0.8619, better="higher")) == "level"
+    rho = compare("word2vec", "b", "ours", "peer", "rho", -0.04, 0.10, better="higher")
+    assert rho["advantage"] is None and verdict(rho) == "peer +0.1400"  # a ratio of signed scores means nothing
+    assert verdict(compare("x", "b", "o", "p", "GiB", 2.0, 3.0)) == "ours 1.50x smaller"
     missing = compare("tokenise", "b", "ours", "peer", "tokens/s", None, 5.0, better="higher", check="not run")
     assert missing["advantage"] is None and verdict(missing) == "-"
     with pytest.raises(ValueError, match="better"):
@@ -49,26 +51,30 @@ def test_fit_exponent_recovers_a_power_law():
     assert fit_exponent([10, 20], [0.0, 1.0]) is None  # a zero cost has no logarithm: one point left
 
 
-def _size(users, factor, peak):
+def _size(users, factor, peak, heap=None):
+    stages = [("ingest", 4.0 * factor), ("embed", 10.0 * factor), ("recommend:als", 5.0 * factor ** 2),
+              ("recommend:popularity", 1.0 * factor)]
     return {"users": users, "wall_s": 20.0 * factor, "tree_peak_gib": peak,
             "counts": {"users": users, "items": users, "interactions": 40 * users, "edges": 12 * users},
-            "stages": [{"stage": "ingest", "seconds": 4.0 * factor, "peak_gib": peak},
-                       {"stage": "embed", "seconds": 10.0 * factor, "peak_gib": peak},
-                       {"stage": "recommend:als", "seconds": 5.0 * factor ** 2, "peak_gib": peak},
-                       {"stage": "recommend:popularity", "seconds": 1.0 * factor, "peak_gib": peak}]}
+            "stages": [{"stage": name, "seconds": sec, "peak_gib": peak, **({"heap_gib": heap} if heap else {})}
+                       for name, sec in stages]}
 
 
 def test_scale_exponents_and_table():
     done = [_size(1000, 1, 2.0), _size(2000, 2, 2.0), _size(4000, 4, 2.0)]
     ex = exponents(done)
     assert ex["ingest"]["time"] == pytest.approx(1.0)
+    # with heap figures, memory exponents follow the heap, not the resident memory
+    heaped = [_size(1000, 1, 9.0, heap=0.5), _size(2000, 2, 9.0, heap=1.0), _size(4000, 4, 9.0, heap=2.0)]
+    assert exponents(heaped)["embed"]["memory"] == pytest.approx(1.0)
+    assert exponents(heaped)["total"]["memory"] == pytest.approx(1.0)
     assert ex["recommend:als"]["time"] == pytest.approx(2.0)
     assert ex["ingest"]["memory"] == pytest.approx(0.0)
     assert ex["total"]["time"] == pytest.approx(1.0)
     failure = {"users": 8000, "stage": "recommend:als", "why": "JVM out of memory (java.lang.OutOfMemoryError)"}
     lines = table({"sizes": done, "exponents": ex, "failure": failure, "skipped": []})
     assert lines[0].startswith("Sizes: 1,000 users, 1,000 posts, 40,000 interactions, 12,000 edges")
-    assert "| recommend:als | 5.0 | 2.00 | 20.0 | 2.00 | 80.0 | 2.00 | 2.00 | 0.00 |" in lines
+    assert "| recommend:als | 5.0 | 2.00 | 2.0 | 20.0 | 2.00 | 2.0 | 80.0 | 2.00 | 2.0 | 2.00 | 0.00 |" in lines
     assert lines[-1] == ("Largest size that completed: 4,000 users. Next size, 8,000 users: failed in stage "
                          "`recommend:als` — JVM out of memory (java.lang.OutOfMemoryError).")
 
@@ -91,9 +97,11 @@ def test_projection_by_hand():
     # ingest: 16 s x 2 cores at 160,000 interactions, linear to 16M (x100): 3,200 core-s.
     assert by["ingest"]["core_hours"] == pytest.approx(16 * 2 * 100 / 3600)
     assert by["ingest"]["measured_per_unit_core_s"] == pytest.approx(32 / 160_000)
-    # recommend stages stay linear even with a measured exponent of 2 (their top-k is priced apart).
+    # recommend stages stay linear even with a measured exponent of 2 (their top-k is priced apart):
+    # the slope of (40k, 5 s), (80k, 20 s), (160k, 80 s) by hand is 4,800 / 7,466.67 s per 1,000 interactions.
     assert by["recommend:als"]["exponent"] == pytest.approx(2.0) and not by["recommend:als"]["exponent_applied"]
-    assert by["recommend:als"]["core_hours"] == pytest.approx(80 * 2 * 100 / 3600)
+    slope = 4800 / (7466.6667 * 1000)
+    assert by["recommend:als"]["core_hours"] == pytest.approx(slope * 2 * 16_000_000 / 3600, rel=1e-6)
     # the transformer stage on GPU nodes: 400,000 texts at 1,000/s each = 400 node-seconds.
     assert by["embed"]["on"] == "GPU" and by["embed"]["gpu_node_hours"] == pytest.approx(400 / 3600)
     assert p["gpu_wall_hours"] == pytest.approx(100 / 3600)
@@ -102,11 +110,14 @@ def test_projection_by_hand():
     assert r["passes"] == 1
     assert r["window_core_hours"] == pytest.approx(2 * 400_000 * 1000 * 10 / 25e9 / 3600)
     assert r["exhaustive_core_hours"] == pytest.approx(2 * 400_000 * 400_000 * 10 / 25e9 / 3600)
-    cpu = (16 * 2 * 100 + 80 * 2 * 100 + 4 * 2 * 100) / 3600 + r["window_core_hours"]
+    cpu = (16 * 2 * 100 + 4 * 2 * 100) / 3600 + by["recommend:als"]["core_hours"] + r["window_core_hours"]
     assert p["cpu_core_hours"] == pytest.approx(cpu)
     assert p["cores_needed"] == pytest.approx(cpu / (1.0 * 0.5))
     assert p["executors"] == max(1, -(-int(cpu / 0.5) // 8))
     assert p["target"]["edges"] == 12 * 400_000  # edges per user as measured
+    assert p["heap_gib_target"] == pytest.approx(2.0 * 100)  # the largest stage's 2 GiB, x100 interactions
+    assert p["heap_gib_per_executor"] == pytest.approx(200 / p["executors"])
+    assert by["ingest"]["basis"] == "marginal"  # proportional fixtures: the slope is the average
     text = "\n".join(markdown(p))
     assert "| embed | items | " in text and "GPU-node-hours" in text and "a candidate window" in text
 
@@ -130,3 +141,25 @@ def test_python_tokenizer_peer_matches_the_spark_ml_engine(spark):
     assert theirs == ours
     assert theirs["a"] == ["hello", "great", "see"]
     assert "東" in theirs["b"] and "tall" in theirs["b"] and "quoted" in theirs["b"]
+
+
+def test_projection_prices_the_marginal_cost_not_the_fixed_one():
+    """Seconds = 30 fixed + 0.001 per interaction: the projection must use 0.001, not the average."""
+    from bench.projection import marginal
+
+    sizes = []
+    for users in (1000, 2000, 4000):
+        n = 10 * users
+        sizes.append({"users": users, "wall_s": 1.0, "tree_peak_gib": 1.0,
+                      "counts": {"users": users, "items": users, "interactions": n, "edges": users},
+                      "stages": [{"stage": "split", "seconds": 30 + 0.001 * n, "peak_gib": 1.0, "heap_gib": 0.5},
+                                 {"stage": "metrics", "seconds": 12.0, "peak_gib": 1.0, "heap_gib": 0.5}]})
+    assert marginal(sizes, "split", "interactions") == pytest.approx(0.001)
+    assert marginal(sizes, "metrics", "interactions") is None  # flat: no slope, the average is used
+    assert marginal(sizes[:1], "split", "interactions") is None
+    p = project({"sizes": sizes, "exponents": exponents(sizes)}, cores=2,
+                target={"users": 1_000_000, "interactions": 10_000_000, "items": 1_000_000})
+    by = {s["stage"]: s for s in p["stages"]}
+    assert by["split"]["core_hours"] == pytest.approx(0.001 * 2 * 10_000_000 / 3600)
+    assert by["metrics"]["basis"] == "average"
+    assert by["metrics"]["core_hours"] == pytest.approx(12.0 / 40_000 * 2 * 10_000_000 / 3600)
