@@ -24,7 +24,6 @@ import argparse
 import dataclasses
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -83,10 +82,13 @@ class JvmHeap:
         self._t.join()
         self.peak = max(self.peak, self.sample())
 
+
 def run_one(users: int, out: Path, *, models: list[str], driver_memory: str, posts_per_user: float,
             interactions_per_user: float) -> None:
     """The pipeline stage by stage at ``users``; the result file is rewritten after every
-    stage, so a process that dies leaves the stage it died in."""
+    stage, so a process that dies leaves the stage it died in. The tables live beside
+    ``out`` (the parent's temporary folder, removed by the parent even when this process
+    is killed)."""
     from pyspark.sql import functions as F
 
     from socialrec import columns as C
@@ -95,7 +97,7 @@ def run_one(users: int, out: Path, *, models: list[str], driver_memory: str, pos
     from socialrec.session import get_spark
     from socialrec.storage import Storage
 
-    work = Path(tempfile.mkdtemp(prefix="socialrec-scale-"))
+    work = out.parent / "work"
     posts = max(50, int(users * posts_per_user))
     overrides = [f"dataset.synthetic.users={users}", f"dataset.synthetic.posts={posts}", "spark.progress=false",
                  f"dataset.synthetic.interactions_per_user_mean={interactions_per_user}",
@@ -143,7 +145,6 @@ def run_one(users: int, out: Path, *, models: list[str], driver_memory: str, pos
     result["total_s"] = time.perf_counter() - start_all
     result["peak_gib"] = _gib(total.peak)
     write()
-    shutil.rmtree(work, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- the curve (parent)
