@@ -163,3 +163,28 @@ def test_projection_prices_the_marginal_cost_not_the_fixed_one():
     assert by["split"]["core_hours"] == pytest.approx(0.001 * 2 * 10_000_000 / 3600)
     assert by["metrics"]["basis"] == "average"
     assert by["metrics"]["core_hours"] == pytest.approx(12.0 / 40_000 * 2 * 10_000_000 / 3600)
+
+
+def test_suite_report_assembles_rows_curve_and_projection():
+    from bench.__main__ import report, retrieval_gflops
+
+    done = [_size(1000, 1, 3.0, heap=0.5), _size(2000, 2, 3.0, heap=1.0), _size(4000, 4, 3.0, heap=2.0)]
+    curve = {"sizes": done, "exponents": exponents(done), "failure": None, "skipped": [{"users": 8000,
+                                                                                         "expected_s": 321.0}],
+             "settings": {"models": ["popularity", "als"], "driver_memory": "12g", "posts_per_user": 1.0,
+                          "interactions_per_user": 10.0}}
+    big = compare("top-k", "top-10 retrieval 100,000 users x 100,000 items", "blockwise", "(none)", "s", 141.9, None,
+                  check="54 GFLOP/s effective")
+    results = [{"name": "embed", "rc": 0, "wall_s": 340.0, "peak_gib": 8.0, "rows": [big]},
+               {"name": "als", "rc": 1, "wall_s": 12.0, "peak_gib": 1.0, "rows": []},
+               {"name": "scale", "rc": 0, "wall_s": 900.0, "peak_gib": 9.0, "rows": [], "curve": curve,
+                "markdown": table(curve)}]
+    assert retrieval_gflops([big]) == 54.0
+    md, payload = report(results, stamp="20261129T000000Z", machine="test box, 2 cores", quick=False, wall=1252.0)
+    assert md.startswith("# socialrec benchmark suite, 20261129T000000Z\n\nMachine: test box, 2 cores. "
+                         "Mode: default sizes. Suite wall time 20.9 min.")
+    assert "| als | 1 | 12 | 1.00 |" in md  # a failed module is listed with its exit status
+    assert "Not run: 8,000 users (projected 321 s, over the time budget)." in md
+    assert "## Paper-scale projection (a projection, not a measurement)" in md
+    assert payload["projection"]["retrieval"]["gflops_measured"] == 54.0
+    assert [m["name"] for m in payload["modules"]] == ["embed", "als", "scale"]
