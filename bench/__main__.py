@@ -45,7 +45,7 @@ from bench.projection import project
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = ("metrics", "text", "embed", "als", "graph", "scale")
 # Arguments of the default run (sized to finish within an hour on 2 cores); --quick uses each module's --quick.
-DEFAULT_ARGS: dict[str, list[str]] = {"scale": ["--budget", "2100"]}
+DEFAULT_ARGS: dict[str, list[str]] = {"scale": ["--budget", "2400"]}
 
 
 def run_module(name: str, quick: bool, logs: Path, extra: list[str]) -> dict:

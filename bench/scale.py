@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # the sizes the issue names, 10k users / 100k interactions up to 1M / 10M); follows as generated.
 POSTS_PER_USER = 1.0
 INTERACTIONS_PER_USER = 10.0
-SIZES = "2500,5000,10000,20000"
+SIZES = "1000,2500,5000,10000"
 MODELS = ["popularity", "als", "w2v_content", "transformer_content", "hybrid", "hybrid-social"]
 QUICK_SIZES = "200,400"
 QUICK_MODELS = ["popularity", "als", "transformer_content"]
