@@ -287,7 +287,45 @@ def table(res: dict) -> list[str]:
         lines.append(f"Largest size run: {done[-1]['users']:,} users (all completed).")
     for s in res.get("skipped", []):
         lines.append(f"Not run: {s['users']:,} users (projected {s['expected_s']:.0f} s, over the time budget).")
+    lines += limits(res)
     return lines
+
+
+def _gib_setting(memory: str) -> float | None:
+    units = {"k": 2**-20, "m": 2**-10, "g": 1.0, "t": 1024.0}
+    m = memory.strip().lower()
+    try:
+        return float(m[:-1]) * units[m[-1]] if m[-1] in units else float(m) / 2**30
+    except (ValueError, IndexError):
+        return None
+
+
+def limits(res: dict) -> list[str]:
+    """What grows fastest, and which stage's heap would fill the driver heap first, from
+    the fitted exponents (projections from the measured sizes, said as such)."""
+    done, ex = res["sizes"], res.get("exponents") or {}
+    stages = {k: v for k, v in ex.items() if k != "total"}
+    if len(done) < 2 or not stages:
+        return []
+    out = []
+    fastest = max((k for k in stages if stages[k]["time"] is not None), key=lambda k: stages[k]["time"], default=None)
+    if fastest:
+        out.append(f"Fastest-growing time: `{fastest}` (time ~ n^{stages[fastest]['time']:.2f}).")
+    limit = _gib_setting((res.get("settings") or {}).get("driver_memory", "")) or None
+    last, n_last = done[-1], done[-1]["counts"]["interactions"]
+    best = None
+    for name, e in stages.items():
+        st = next((x for x in last["stages"] if x["stage"] == name), None)
+        if limit is None or st is None or not e["memory"] or e["memory"] <= 0.05 or _heap(st) <= 0:
+            continue
+        n = n_last * (limit / _heap(st)) ** (1 / e["memory"])
+        if best is None or n < best[1]:
+            best = (name, n, e["memory"])
+    if best:
+        users = best[1] / (n_last / last["users"])
+        out.append(f"Heap (projected): at its fitted growth (heap ~ n^{best[2]:.2f}) `{best[0]}` would fill the "
+                   f"{limit:g} GiB driver heap first, near {best[1]:,.0f} interactions (~{users:,.0f} users).")
+    return out
 
 
 def _e(x) -> str:

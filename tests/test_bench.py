@@ -68,14 +68,20 @@ def test_scale_exponents_and_table():
     heaped = [_size(1000, 1, 9.0, heap=0.5), _size(2000, 2, 9.0, heap=1.0), _size(4000, 4, 9.0, heap=2.0)]
     assert exponents(heaped)["embed"]["memory"] == pytest.approx(1.0)
     assert exponents(heaped)["total"]["memory"] == pytest.approx(1.0)
+    # heap 2 GiB at 160,000 interactions growing as n^1: a 12g heap fills at 6x that, 960,000 (24,000 users)
+    res = {"sizes": heaped, "exponents": exponents(heaped), "failure": None, "skipped": [],
+           "settings": {"driver_memory": "12g"}}
+    assert table(res)[-1] == ("Heap (projected): at its fitted growth (heap ~ n^1.00) `ingest` would fill the 12 GiB "
+                              "driver heap first, near 960,000 interactions (~24,000 users).")
     assert ex["recommend:als"]["time"] == pytest.approx(2.0)
     assert ex["ingest"]["memory"] == pytest.approx(0.0)
     assert ex["total"]["time"] == pytest.approx(1.0)
     failure = {"users": 8000, "stage": "recommend:als", "why": "JVM out of memory (java.lang.OutOfMemoryError)"}
     lines = table({"sizes": done, "exponents": ex, "failure": failure, "skipped": []})
+    assert "Fastest-growing time: `recommend:als` (time ~ n^2.00)." in lines
     assert lines[0].startswith("Sizes: 1,000 users, 1,000 posts, 40,000 interactions, 12,000 edges")
     assert "| recommend:als | 5.0 | 2.00 | 2.0 | 20.0 | 2.00 | 2.0 | 80.0 | 2.00 | 2.0 | 2.00 | 0.00 |" in lines
-    assert lines[-1] == ("Largest size that completed: 4,000 users. Next size, 8,000 users: failed in stage "
+    assert lines[-2] == ("Largest size that completed: 4,000 users. Next size, 8,000 users: failed in stage "
                          "`recommend:als` — JVM out of memory (java.lang.OutOfMemoryError).")
 
 
