@@ -29,7 +29,7 @@ test-all: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # The benchmark suite (bench/__main__.py): every stage beside its peer, the scale curve,
-# the paper-scale projection; under an hour on 2 cores. `make bench-quick`: a few minutes.
+# the paper-scale projection; under an hour on 2 cores. `make bench-quick`: small sizes, ~12 min.
 bench: setup
 	$(PY) -m bench $(ARGS)
 

@@ -116,13 +116,37 @@ def report(results: list[dict], *, stamp: str, machine: str, quick: bool, wall: 
     return "\n".join(lines) + "\n", payload
 
 
+def rerender(payload: dict) -> str:
+    """The Markdown of a saved suite run, from its JSON (rows, modules, curve)."""
+    from bench.scale import table
+
+    results = [{**m, "rows": []} for m in payload["modules"]]
+    results[0]["rows"] = payload["rows"]  # report() only concatenates the modules' rows, in order
+    scale = next((m for m in results if m["name"] == "scale"), None)
+    if scale is not None and payload.get("curve"):
+        scale["curve"], scale["markdown"] = payload["curve"], table(payload["curve"])
+    md, _ = report(results, stamp=payload["when"], machine=payload["machine"], quick=payload["quick"],
+                   wall=payload["wall_s"])
+    return md
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="every module at its small sizes (a few minutes)")
     ap.add_argument("--only", default=",".join(MODULES), help=f"comma-separated subset of {','.join(MODULES)}")
     ap.add_argument("--scale-sizes", default=None, help="users per size for the scale curve, e.g. 1000,4000,16000")
+    ap.add_argument("--report", metavar="SUITE_JSON", help="measure nothing: write the Markdown of an earlier run's "
+                                                           "suite-<time>.json again (tables and projection as the "
+                                                           "code now makes them)")
     args = ap.parse_args(argv)
+    if args.report:
+        md = rerender(json.loads(Path(args.report).read_text()))
+        out = Path(args.report).with_suffix(".md")
+        out.write_text(md)
+        print(md)
+        print(f"written: {out}")
+        return 0
     chosen = [m.strip() for m in args.only.split(",") if m.strip()]
     unknown = sorted(set(chosen) - set(MODULES))
     if unknown:

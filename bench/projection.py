@@ -14,7 +14,8 @@ TARGET = {"users": 100_000_000, "interactions": 10_000_000_000, "items": 1_000_0
 # The end-to-end MiniLM rate of one 16-core H200 node feeding one GPU (docs/ARCHITECTURE.md,
 # measured by the project's GPU check; this machine has no GPU).
 GPU_NODE_TEXTS_PER_S = 64_000
-LINEAR_BELOW = 1.1  # measured exponents up to this are taken as linear (fixed costs bend small sizes)
+LINEAR_BELOW = 1.1
+BYTES_PER_ARC = 16  # the walks' broadcast CSR adjacency: neighbour index + weight per arc  # measured exponents up to this are taken as linear (fixed costs bend small sizes)
 
 
 def marginal(sizes: list[dict], stage: str, driver: str) -> float | None:
@@ -31,7 +32,8 @@ def marginal(sizes: list[dict], stage: str, driver: str) -> float | None:
 
 def project(curve: dict, *, cores: int, target: dict | None = None, gpu_texts_per_s: float = GPU_NODE_TEXTS_PER_S,
             gpu_nodes: int = 16, executor_cores: int = 16, hours: float = 4.0, efficiency: float = 0.6,
-            retrieval_gflops: float | None = None, candidate_items: int = 10_000_000, dim: int = 384) -> dict:
+            retrieval_gflops: float | None = None, candidate_items: int = 10_000_000, dim: int = 384,
+            max_edges: int = 50_000_000) -> dict:
     """Core-hours per stage at ``target`` from the largest completed size of ``curve``.
 
     Per stage: the marginal cost of one more unit of its driving count, the slope c of
@@ -88,15 +90,16 @@ def project(curve: dict, *, cores: int, target: dict | None = None, gpu_texts_pe
     cores_needed = cpu_core_hours / (hours * efficiency)
     executors = max(1, -(-int(cores_needed) // executor_cores))
     gpu_hours = sum(s.get("gpu_node_hours", 0.0) for s in stages)
-    # Memory: the largest stage's heap at the measured size, grown linearly with interactions
-    # (data held per interaction), spread over the executors.
-    heap = max(s.get("heap_gib", s["peak_gib"]) for s in last["stages"])
-    heap_target = heap * target["interactions"] / counts["interactions"]
+    # Memory is not grown from the measured heap: at these sizes it is mostly fixed (see
+    # markdown). What must fit on one machine is named instead: the graph walks broadcast
+    # the adjacency (~16 bytes an arc, both directions), refused above graph.max_edges.
+    adjacency_gib = 2 * target["edges"] * BYTES_PER_ARC / 2**30
     out = {"target": target, "from_size": {k: counts[k] for k in ("users", "items", "interactions", "edges")},
            "stages": stages, "cpu_core_hours": cpu_core_hours, "hours": hours, "efficiency": efficiency,
            "cores_needed": cores_needed, "executors": executors, "executor_cores": executor_cores,
            "gpu_node_hours": gpu_hours, "gpu_nodes": gpu_nodes, "gpu_wall_hours": gpu_hours / gpu_nodes,
-           "heap_gib_measured": heap, "heap_gib_target": heap_target, "heap_gib_per_executor": heap_target / executors}
+           "heap_gib_measured": max(st.get("heap_gib", st["peak_gib"]) for st in last["stages"]),
+           "adjacency_gib": adjacency_gib, "max_edges": max_edges}
     if retrieval:
         out["retrieval"] = retrieval
     return out
@@ -118,9 +121,16 @@ def markdown(p: dict) -> list[str]:
                   f"{p['efficiency']:.0%} scaling efficiency about {p['cores_needed']:,.0f} cores "
                   f"({p['executors']:,} executors of {p['executor_cores']} cores). Transformer stage: "
                   f"{p['gpu_node_hours']:,.1f} GPU-node-hours, {p['gpu_wall_hours'] * 60:,.0f} min on "
-                  f"{p['gpu_nodes']} GPU nodes. Memory: the largest stage held {p['heap_gib_measured']:.2f} GiB "
-                  f"of JVM heap at the measured size; grown with interactions that is "
-                  f"{p['heap_gib_target'] / 1024:,.1f} TiB, {p['heap_gib_per_executor']:,.0f} GiB per executor."]
+                  f"{p['gpu_nodes']} GPU nodes.",
+              "",
+              f"Memory is not projected from the measured heap: the largest stage held {p['heap_gib_measured']:.2f} "
+              "GiB at the largest size, most of it fixed (ingest's heap barely moves across the sizes), and a "
+              "cluster's per-executor memory follows its partition sizes, not the total. What must fit on one "
+              f"machine does matter: the graph walks broadcast the adjacency, {p['adjacency_gib']:,.0f} GiB for "
+              f"{p['target']['edges']:,} edges, "
+              + ("beyond `graph.max_edges` (" + f"{p['max_edges']:,}" + "), which refuses it: at this size the "
+                 "walker must become a join-based one (walk steps as shuffles), the first design limit met."
+                 if p["target"]["edges"] > p["max_edges"] else f"within `graph.max_edges` ({p['max_edges']:,}).")]
     r = p.get("retrieval")
     if r:
         lines.append(f"Top-k retrieval at the measured {r['gflops_measured']:.0f} GFLOP/s per machine: scoring every "

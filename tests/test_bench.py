@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from pathlib import Path
@@ -121,8 +122,13 @@ def test_projection_by_hand():
     assert p["cores_needed"] == pytest.approx(cpu / (1.0 * 0.5))
     assert p["executors"] == max(1, -(-int(cpu / 0.5) // 8))
     assert p["target"]["edges"] == 12 * 400_000  # edges per user as measured
-    assert p["heap_gib_target"] == pytest.approx(2.0 * 100)  # the largest stage's 2 GiB, x100 interactions
-    assert p["heap_gib_per_executor"] == pytest.approx(200 / p["executors"])
+    assert p["heap_gib_measured"] == 2.0  # no heap figures in this curve: resident memory stands in
+    assert p["adjacency_gib"] == pytest.approx(2 * 4_800_000 * 16 / 2**30)
+    assert "within `graph.max_edges` (50,000,000)" in "\n".join(markdown(p))
+    big = project(curve, cores=2, target={"users": 100_000_000, "interactions": 10_000_000_000,
+                                          "items": 1_000_000_000})
+    assert big["target"]["edges"] == 1_200_000_000
+    assert "the walker must become a join-based one" in "\n".join(markdown(big))
     assert by["ingest"]["basis"] == "marginal"  # proportional fixtures: the slope is the average
     text = "\n".join(markdown(p))
     assert "| embed | items | " in text and "GPU-node-hours" in text and "a candidate window" in text
@@ -172,7 +178,7 @@ def test_projection_prices_the_marginal_cost_not_the_fixed_one():
 
 
 def test_suite_report_assembles_rows_curve_and_projection():
-    from bench.__main__ import report, retrieval_gflops
+    from bench.__main__ import report, rerender, retrieval_gflops
 
     done = [_size(1000, 1, 3.0, heap=0.5), _size(2000, 2, 3.0, heap=1.0), _size(4000, 4, 3.0, heap=2.0)]
     curve = {"sizes": done, "exponents": exponents(done), "failure": None, "skipped": [{"users": 8000,
@@ -194,3 +200,4 @@ def test_suite_report_assembles_rows_curve_and_projection():
     assert "## Paper-scale projection (a projection, not a measurement)" in md
     assert payload["projection"]["retrieval"]["gflops_measured"] == 54.0
     assert [m["name"] for m in payload["modules"]] == ["embed", "als", "scale"]
+    assert rerender(json.loads(json.dumps(payload, default=float))) == md  # --report: the same page from the JSON
