@@ -32,15 +32,44 @@ def save(name: str, machine: str, header: list[str], table: list[list[str]], pay
     return md
 
 
-class PeakRSS:
-    """Peak resident memory of this process and all its descendants (sampled every 0.1 s)."""
+class PeakSampler:
+    """The peak of ``sample()`` over a ``with`` block, sampled every ``every`` seconds in a
+    thread (and once at each end). A sample that raises ends the sampling: the peak
+    stays what it was (e.g. a Spark session closing under the sampler)."""
+
+    every = 0.1
 
     def __init__(self):
         self.peak = 0
         self._stop = threading.Event()
 
+    def sample(self) -> int:
+        raise NotImplementedError
+
+    def _run(self):
+        while not self._stop.wait(self.every):
+            try:
+                self.peak = max(self.peak, self.sample())
+            except Exception:  # noqa: BLE001
+                return
+
+    def __enter__(self):
+        self.peak = self.sample()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+        self.peak = max(self.peak, self.sample())
+
+
+class PeakRSS(PeakSampler):
+    """Peak resident memory of this process and all its descendants (sampled every 0.1 s)."""
+
     @staticmethod
-    def _tree_rss() -> int:
+    def sample() -> int:
         parents, rss = {}, {}
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
@@ -60,22 +89,6 @@ class PeakRSS:
                     mine.add(child)
                     frontier.append(child)
         return sum(rss.get(p, 0) for p in mine)
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._tree_rss())
-            self._stop.wait(0.1)
-
-    def __enter__(self):
-        self.peak = self._tree_rss()
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._t.join()
-        self.peak = max(self.peak, self._tree_rss())
 
 
 def _gib(n: int) -> float:

@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import PeakRSS, _gib, emit, fit_exponent, machine_label, save
+from bench import PeakRSS, PeakSampler, _gib, emit, fit_exponent, machine_label, save
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the generated network holds per user: one post and ten interactions (the ratio of
@@ -45,42 +45,21 @@ QUICK_MODELS = ["popularity", "als", "transformer_content"]
 
 # --------------------------------------------------------------------------- one size (child process)
 
-class JvmHeap:
+class JvmHeap(PeakSampler):
     """Peak JVM heap held during a block: the heap pools' current use without Eden (young
-    objects not yet collected), sampled every ``every`` seconds through the driver's
+    objects not yet collected), sampled every second through the driver's
     MemoryPoolMXBeans. The process's resident memory follows the heap the JVM has grown
     to (up to spark.driver.memory) and never shrinks; this follows what the data holds."""
 
-    def __init__(self, spark, every: float = 1.0):
-        import threading
+    every = 1.0
 
+    def __init__(self, spark):
+        super().__init__()
         self._pools = [p for p in spark._jvm.java.lang.management.ManagementFactory.getMemoryPoolMXBeans()
                        if str(p.getType().toString()) == "Heap memory" and "Eden" not in str(p.getName())]
-        self.every, self.peak = every, 0
-        self._stop = threading.Event()
 
     def sample(self) -> int:
         return sum(int(p.getUsage().getUsed()) for p in self._pools)
-
-    def _run(self):
-        while not self._stop.wait(self.every):
-            try:
-                self.peak = max(self.peak, self.sample())
-            except Exception:  # the session closing under the sampler  # noqa: BLE001
-                return
-
-    def __enter__(self):
-        import threading
-
-        self.peak = self.sample()
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._t.join()
-        self.peak = max(self.peak, self.sample())
 
 
 def run_one(users: int, out: Path, *, models: list[str], driver_memory: str, posts_per_user: float,

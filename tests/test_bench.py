@@ -201,3 +201,48 @@ def test_suite_report_assembles_rows_curve_and_projection():
     assert payload["projection"]["retrieval"]["gflops_measured"] == 54.0
     assert [m["name"] for m in payload["modules"]] == ["embed", "als", "scale"]
     assert rerender(json.loads(json.dumps(payload, default=float))) == md  # --report: the same page from the JSON
+
+
+def test_peak_samplers(spark):
+    import time
+
+    from bench import PeakRSS, PeakSampler
+    from bench.scale import JvmHeap
+
+    class Ramp(PeakSampler):
+        every = 0.01
+
+        def __init__(self):
+            super().__init__()
+            self.values = iter([3, 9, 4] + [1] * 10_000)
+
+        def sample(self):
+            return next(self.values)
+
+    with Ramp() as r:
+        time.sleep(0.2)
+    assert r.peak == 9  # the highest sample, not the last one
+
+    class Broken(PeakSampler):
+        every = 0.01
+        calls = 0
+
+        def sample(self):
+            self.calls += 1
+            if self.calls == 2:  # the first sample of the thread
+                raise RuntimeError("session closed")
+            return 5
+
+    with Broken() as b:
+        time.sleep(0.1)
+    assert b.peak == 5 and b.calls == 3  # the sampler thread stopped at the first failure; the exit sample counted
+
+    with PeakRSS() as mem:
+        blob = bytearray(64 * 2**20)  # 64 MiB touched
+        blob[::4096] = b"x" * len(blob[::4096])
+        time.sleep(0.3)
+    assert mem.peak >= 64 * 2**20
+    del blob
+    with JvmHeap(spark) as heap:
+        spark.range(200_000).selectExpr("id", "repeat('x', 20) AS s").cache().count()
+    assert 0 < heap.peak < 64 * 2**30
