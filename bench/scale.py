@@ -28,9 +28,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import PeakRSS, PeakSampler, _gib, emit, fit_exponent, machine_label, save
+from bench import OUT, PeakRSS, PeakSampler, _gib, emit, fit_exponent, machine_label
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the generated network holds per user: one post and ten interactions (the ratio of
@@ -235,7 +236,9 @@ def table(res: dict) -> list[str]:
     and the exponents; then the largest size and what stopped the next."""
     done = res["sizes"]
     if not done:
-        return ["(no size completed)"]
+        f = res.get("failure")
+        return [f"No size completed. {f['users']:,} users: failed in stage `{f['stage']}` — {f['why']}."
+                if f else "No size was run."]
     head = ("| stage | " + " | ".join(f"{d['users']:,} users: s | heap | RSS" for d in done)
             + " | time ~ n^b | heap ~ n^b |")
     lines = [
@@ -341,7 +344,10 @@ def main(argv=None) -> int:
                        "interactions_per_user": args.interactions_per_user, "als_tune": False}
     machine = machine_label()
     lines = table(res)
-    save("scale", machine, ["scale curve"], [], {**res, "markdown": lines})
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"scale-{stamp}.json").write_text(json.dumps({"when": stamp, "machine": machine, **res}, indent=2))
+    (OUT / f"scale-{stamp}.md").write_text("\n".join([f"# socialrec bench.scale {stamp}", "", machine, ""] + lines) + "\n")
     print("\n".join(lines))
     emit(args.json, "scale", machine, [], {"curve": res, "markdown": lines})
     return 0 if res["sizes"] and not (res["failure"] and not args.probe) else 1

@@ -92,6 +92,10 @@ def test_failure_reasons():
     assert _why("", -9, False, 60).startswith("killed (SIGKILL")
     assert _why("anything", -9, True, 600) == "over the 600 s cap"
     assert _why("WARN noise\nValueError: bad size\n", 1, False, 60) == "exit 1: ValueError: bad size"
+    only = {"sizes": [], "exponents": {}, "skipped": [],
+            "failure": {"users": 20000, "stage": "recommend:hybrid-social", "why": "over the 1800 s cap"}}
+    assert table(only) == ["No size completed. 20,000 users: failed in stage `recommend:hybrid-social` — over the "
+                           "1800 s cap."]
 
 
 def test_projection_by_hand():
