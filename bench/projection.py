@@ -7,6 +7,8 @@ A projection, not a measurement: nothing here ran at that size. The arithmetic i
 
 from __future__ import annotations
 
+from bench.scale import held
+
 # What each stage's cost follows: the count that drives its work.
 DRIVER = {"ingest": "interactions", "tokenize": "items", "word2vec": "items", "embed": "items", "graph": "edges",
           "split": "interactions", "metrics": "interactions"}
@@ -98,7 +100,7 @@ def project(curve: dict, *, cores: int, target: dict | None = None, gpu_texts_pe
            "stages": stages, "cpu_core_hours": cpu_core_hours, "hours": hours, "efficiency": efficiency,
            "cores_needed": cores_needed, "executors": executors, "executor_cores": executor_cores,
            "gpu_node_hours": gpu_hours, "gpu_nodes": gpu_nodes, "gpu_wall_hours": gpu_hours / gpu_nodes,
-           "heap_gib_measured": max(st.get("heap_gib", st["peak_gib"]) for st in last["stages"]),
+           "heap_gib_measured": max(held(st) for st in last["stages"]),
            "adjacency_gib": adjacency_gib, "max_edges": max_edges}
     if retrieval:
         out["retrieval"] = retrieval

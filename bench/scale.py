@@ -209,7 +209,8 @@ def curve(sizes: list[int], *, models, driver_memory, posts_per_user, interactio
     return {"sizes": done, "failure": failure, "skipped": skipped, "exponents": exponents(done)}
 
 
-def _heap(stage: dict) -> float:
+def held(stage: dict) -> float:
+    """A stage's peak JVM heap held (its resident memory where no heap figure was taken)."""
     return stage.get("heap_gib", stage["peak_gib"])
 
 
@@ -225,9 +226,9 @@ def exponents(done: list[dict]) -> dict:
         got = [next((s for s in d["stages"] if s["stage"] == name), None) for d in done]
         if None not in got:
             out[name] = {"time": fit_exponent(n, [s["seconds"] for s in got]),
-                         "memory": fit_exponent(n, [_heap(s) for s in got])}
+                         "memory": fit_exponent(n, [held(s) for s in got])}
     out["total"] = {"time": fit_exponent(n, [d["wall_s"] for d in done]),
-                    "memory": fit_exponent(n, [max(_heap(s) for s in d["stages"]) for d in done])}
+                    "memory": fit_exponent(n, [max(held(s) for s in d["stages"]) for d in done])}
     return out
 
 
@@ -251,12 +252,12 @@ def table(res: dict) -> list[str]:
         cells = []
         for d in done:
             s = next((s for s in d["stages"] if s["stage"] == name), None)
-            cells += [f"{s['seconds']:.1f}", f"{_heap(s):.2f}", f"{s['peak_gib']:.1f}"] if s else ["-", "-", "-"]
+            cells += [f"{s['seconds']:.1f}", f"{held(s):.2f}", f"{s['peak_gib']:.1f}"] if s else ["-", "-", "-"]
         e = ex.get(name, {})
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {_e(e.get('time'))} | {_e(e.get('memory'))} |")
     cells = []
     for d in done:
-        cells += [f"{d['wall_s']:.1f}", f"{max(_heap(s) for s in d['stages']):.2f}", f"{d['tree_peak_gib']:.1f}"]
+        cells += [f"{d['wall_s']:.1f}", f"{max(held(s) for s in d['stages']):.2f}", f"{d['tree_peak_gib']:.1f}"]
     e = ex.get("total", {})
     lines.append("| **whole pipeline** (process wall time, peaks) | " + " | ".join(cells)
                  + f" | {_e(e.get('time'))} | {_e(e.get('memory'))} |")
@@ -298,9 +299,9 @@ def limits(res: dict) -> list[str]:
     best = None
     for name, e in stages.items():
         st = next((x for x in last["stages"] if x["stage"] == name), None)
-        if limit is None or st is None or not e["memory"] or e["memory"] <= 0.05 or _heap(st) <= 0:
+        if limit is None or st is None or not e["memory"] or e["memory"] <= 0.05 or held(st) <= 0:
             continue
-        n = n_last * (limit / _heap(st)) ** (1 / e["memory"])
+        n = n_last * (limit / held(st)) ** (1 / e["memory"])
         if best is None or n < best[1]:
             best = (name, n, e["memory"])
     if best:
