@@ -80,6 +80,7 @@ def engine_vs_ceiling(texts: int | None, quick: bool = False) -> dict:
     alone: on the GPU when torch sees one, else on the CPU with one worker per core."""
     import json
     import tempfile
+    from pathlib import Path
 
     import torch
 
@@ -93,7 +94,7 @@ def engine_vs_ceiling(texts: int | None, quick: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "engine.json")
         gpu_embed.main(argv + ["--out", out])
-        got = json.loads(open(out).read())
+        got = json.loads(Path(out).read_text())
     where = f"GPU {got['machine']['gpu']}" if gpu else "CPU (no GPU on this machine)"
     return compare("embeddings", f"engine vs its forward-only ceiling, {n:,} texts, {where}",
                    f"socialrec engine, {workers} worker processes",

@@ -32,6 +32,7 @@ from socialrec.session import get_spark
 from socialrec.sources import load_raw
 from socialrec.split import stratified_split, to_pairs
 
+
 def _time(fn, repeat=3):
     best = float("inf")
     result = None

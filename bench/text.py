@@ -94,7 +94,7 @@ def main(argv=None) -> int:
     ap.add_argument("--w2v-posts", type=int, default=48000, help="posts in the Word2Vec corpus")
     ap.add_argument("--vector-size", type=int, default=100)
     ap.add_argument("--epochs", type=int, default=5)
-    ap.add_argument("--quick", action="store_true", help="sizes 5,000,20,000,60,000; Word2Vec on 6,000 posts")
+    ap.add_argument("--quick", action="store_true", help="corpora of 5k, 20k and 60k posts; Word2Vec on 6,000 posts")
     ap.add_argument("--json", default=None, help="write the suite's rows here")
     args = ap.parse_args(argv)
     if args.quick:
