@@ -274,6 +274,26 @@ class ContentConfig:
 
 
 @dataclass
+class StreamConfig:
+    """``socialrec stream``: new items into fresh_recommendations, new interactions into trending."""
+
+    trigger: str = "available_now"  # available_now: process what has arrived, then stop | continuous
+    interval: str = "5 seconds"  # continuous: a micro-batch every interval (when there is new data)
+    run_for: float | None = None  # continuous: stop after this many seconds; null: until stopped
+    checkpoint: str | None = None  # null: <storage.root>/_checkpoints/stream/<dataset>
+    starting_version: str = "latest"  # first start only: latest, or a commit version of items/interactions
+    max_files_per_trigger: int = 1000  # Delta source admission control: files read per micro-batch
+    per_user: int = 20  # fresh_recommendations kept per user (best scores)
+    expiry_hours: float = 48.0  # rows whose item arrived longer ago are removed; older posts are not pushed
+    min_score: float = 0.2  # the least profile cosine (plus bonus) for a new item to enter a feed
+    sources: list[str] = field(default_factory=lambda: ["history", "social"])  # user_profiles sources scored
+    follow_bonus: float = 0.1  # added when the user follows the item's author
+    trend_bucket_minutes: int = 5  # trending: engagement summed per item per bucket
+    trend_window_minutes: int = 60  # velocity: engagement weight per hour over this window (whole buckets)
+    trend_retention_hours: float = 48.0  # trending buckets older than this are removed
+
+
+@dataclass
 class RecommendConfig:
     k: int = 10
 
@@ -298,6 +318,7 @@ class Config:
     graph: GraphConfig = field(default_factory=GraphConfig)
     content: ContentConfig = field(default_factory=ContentConfig)
     recommend: RecommendConfig = field(default_factory=RecommendConfig)
+    stream: StreamConfig = field(default_factory=StreamConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     run: RunConfig = field(default_factory=RunConfig)
@@ -351,6 +372,8 @@ DATASETS = ("synthetic", "movielens-100k", "movielens-latest", "lastfm-hetrec", 
 FILE_TABLES = ("users", "items", "interactions", "edges")
 FILE_FORMATS = ("csv", "json", "parquet")
 JAR_MODES = ("local", "packages", "none")
+STREAM_TRIGGERS = ("available_now", "continuous")
+INTERVAL = re.compile(r"[0-9]+(\.[0-9]+)? *(milliseconds?|seconds?|minutes?|hours?)")
 
 
 # --------------------------------------------------------------------------- loading
@@ -706,5 +729,29 @@ def validate(cfg: Config) -> None:
     for name in ("follows_mean", "interactions_per_user_mean", "popularity_skew"):
         if getattr(syn, name) <= 0:
             bad(f"dataset.synthetic.{name}", f"must be positive, got {getattr(syn, name)}")
+    st = cfg.stream
+    if st.trigger not in STREAM_TRIGGERS:
+        bad("stream.trigger", f"{st.trigger!r} is not one of {', '.join(STREAM_TRIGGERS)}")
+    if not INTERVAL.fullmatch(st.interval):
+        bad("stream.interval", f"{st.interval!r} is not an interval such as '5 seconds' or '1 minute'")
+    if st.run_for is not None and st.run_for <= 0:
+        bad("stream.run_for", f"must be positive (or null: until stopped), got {st.run_for}")
+    if st.starting_version != "latest" and not str(st.starting_version).isdigit():
+        bad("stream.starting_version", f"must be latest or a commit version (0, 1, ...), got {st.starting_version!r}")
+    for name in ("max_files_per_trigger", "per_user", "trend_bucket_minutes", "trend_window_minutes"):
+        if getattr(st, name) < 1:
+            bad(f"stream.{name}", f"must be at least 1, got {getattr(st, name)}")
+    if st.trend_window_minutes % st.trend_bucket_minutes:
+        bad("stream.trend_window_minutes", f"must be a multiple of stream.trend_bucket_minutes "
+                                           f"({st.trend_bucket_minutes}), got {st.trend_window_minutes}")
+    for name in ("expiry_hours", "trend_retention_hours"):
+        if getattr(st, name) <= 0:
+            bad(f"stream.{name}", f"must be positive, got {getattr(st, name)}")
+    if not -1.0 <= st.min_score <= 2.0:
+        bad("stream.min_score", f"must be between -1 and 2 (a cosine plus the follow bonus), got {st.min_score}")
+    if st.follow_bonus < 0:
+        bad("stream.follow_bonus", f"must be 0 or more, got {st.follow_bonus}")
+    if not st.sources or any(x not in ("history", "social") for x in st.sources):
+        bad("stream.sources", f"must list history and/or social, got {st.sources}")
     if cfg.run.id is not None and not RUN_ID.fullmatch(cfg.run.id):
         bad("run.id", f"{RUN_ID_RULE}, got {cfg.run.id!r}")

@@ -319,10 +319,49 @@ USER_PROFILES = Table(
     partition_by=(C.DATASET,),
 )
 
+# The streaming path (socialrec.stream): new items placed in the feeds of the users whose
+# profiles they match, at most stream.per_user a user, gone after stream.expiry_hours.
+FRESH_RECOMMENDATIONS = Table(
+    "fresh_recommendations",
+    StructType(
+        [
+            _f(C.DATASET, StringType(), False),
+            _f(C.USER, StringType(), False),
+            _f(C.ITEM, StringType(), False),
+            _f(C.SCORE, DoubleType(), False),
+            _f("reason", StringType(), False),
+            _f("arrived_at", TimestampType(), False),  # when the item's row was committed to items
+            _f("scored_at", TimestampType(), False),  # when this row was written: latency = scored_at - arrived_at
+        ]
+    ),
+    keys=(C.DATASET, C.USER, C.ITEM),
+    partition_by=(C.DATASET,),
+)
+
+# Engagement per item in time buckets of stream.trend_bucket_minutes, summed by the
+# streaming path from new interactions; velocity over a sliding window is a sum of
+# buckets (socialrec.stream.velocity).
+TRENDING = Table(
+    "trending",
+    StructType(
+        [
+            _f(C.DATASET, StringType(), False),
+            _f(C.ITEM, StringType(), False),
+            _f("bucket_start", TimestampType(), False),
+            _f("events", LongType(), False),
+            _f(C.WEIGHT, DoubleType(), False),
+            _f("updated_at", TimestampType(), False),
+        ]
+    ),
+    keys=(C.DATASET, C.ITEM, "bucket_start"),
+    partition_by=(C.DATASET,),
+)
+
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (USERS, ITEMS, INTERACTIONS, EDGES, REJECTS, SPLITS, RECOMMENDATIONS, METRICS, RUNS, TOKENS,
-              WORD_VECTORS, ITEM_W2V, ITEM_EMBEDDINGS, ID_MAP, NODE_EMBEDDINGS, USER_PROFILES)
+              WORD_VECTORS, ITEM_W2V, ITEM_EMBEDDINGS, ID_MAP, NODE_EMBEDDINGS, USER_PROFILES,
+              FRESH_RECOMMENDATIONS, TRENDING)
 }
 
 

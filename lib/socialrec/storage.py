@@ -12,6 +12,7 @@ same rows.
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,12 @@ from socialrec.config import CATALOG_NAME
 from socialrec.schemas import TABLES, Table, conform
 
 log = logging.getLogger(__name__)
+
+# Delta's idempotent-DML session settings: a commit carrying an (app id, version) that the
+# table has already recorded is skipped (the streaming path's exactly-once writes).
+TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
+TXN_VERSION = "spark.databricks.delta.write.txnVersion"
+CHANGE_FEED = "delta.enableChangeDataFeed"
 
 # Relative difference below which a float is "unchanged" for MERGE: reruns recompute
 # scores and vectors whose last digits depend on summation order (Spark aggregations,
@@ -241,3 +248,95 @@ class Storage:
             return
         cond = " AND ".join(f"`{c}` = {_sql_literal(v)}" for c, v in where.items())
         self._delta(spark, table).delete(cond)
+
+    # ------------------------------------------------------------------ streaming path
+    def append(self, df: DataFrame, table: str | Table) -> None:
+        """Append rows as a producer would (no key check): how new items and interactions
+        reach the tables the streaming path reads (``socialrec.stream``). The rows are
+        projected to the declared schema; a NOT NULL column that is null fails the write."""
+        table = TABLES[table] if isinstance(table, str) else table
+        self.ensure(df.sparkSession, table)
+        writer = conform(df, table).write.format("delta").mode("append")
+        if self.catalog:
+            writer.saveAsTable(self.location(table))
+        else:
+            writer.save(self.location(table))
+
+    def enable_change_feed(self, spark: SparkSession, table: str | Table) -> bool:
+        """Turn on Delta's change data feed for ``table`` (the streaming path reads new
+        rows from it); return whether it was off until now."""
+        table = TABLES[table] if isinstance(table, str) else table
+        self.ensure(spark, table)
+        props = self._delta(spark, table).detail().select("properties").first()[0] or {}
+        if str(props.get(CHANGE_FEED, "false")).lower() == "true":
+            return False
+        loc = self.location(table)
+        name = loc if self.catalog else f"delta.`{loc}`"
+        spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES ('{CHANGE_FEED}' = 'true')")
+        log.info("table %s: change data feed enabled", loc)
+        return True
+
+    def version(self, spark: SparkSession, table: str | Table) -> int:
+        """The table's latest commit version."""
+        table = TABLES[table] if isinstance(table, str) else table
+        self.ensure(spark, table)
+        return int(self._delta(spark, table).history(1).select("version").first()[0])
+
+    def add(self, df: DataFrame, table: str | Table, *, sums: tuple[str, ...], txn: tuple[str, int]) -> None:
+        """MERGE that adds ``df``'s ``sums`` columns to the matching rows (inserting new
+        keys), exactly once per ``txn`` = (app id, version): Delta records the pair in the
+        commit and skips a later commit carrying a version it has already seen, so a
+        micro-batch replayed after a crash does not count twice."""
+        table = TABLES[table] if isinstance(table, str) else table
+        spark = df.sparkSession
+        self.ensure(spark, table)
+        src = conform(df, table)
+        on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in table.keys)
+        update = {f"`{c}`": (f"t.`{c}` + s.`{c}`" if c in sums else f"s.`{c}`")
+                  for c in table.columns if c not in table.keys}
+        with idempotent(spark, *txn):
+            (self._delta(spark, table).alias("t").merge(src.alias("s"), on)
+             .whenMatchedUpdate(set=update)
+             .whenNotMatchedInsert(values={f"`{c}`": f"s.`{c}`" for c in table.columns})
+             .execute())
+        log.info("added into %s (txn %s %d)", self.location(table), *txn)
+
+    def apply(self, df: DataFrame, table: str | Table, *, op: str = "_op", changed: str | None = None) -> None:
+        """One MERGE applying row operations: ``df[op]`` is ``upsert`` (insert, or update
+        where the SQL condition ``changed`` over t (table) and s (source) holds; None:
+        always) or ``delete`` (remove the matching row). ``df`` must have unique keys.
+        Repeating it with the same rows changes nothing."""
+        table = TABLES[table] if isinstance(table, str) else table
+        spark = df.sparkSession
+        self.ensure(spark, table)
+        present = set(df.columns)
+        src = df.select(*[(F.col(f"`{f.name}`") if f.name in present else F.lit(None)).cast(f.dataType).alias(f.name)
+                          for f in table.schema.fields], F.col(f"`{op}`"))
+        on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in table.keys)
+        values = {f"`{c}`": f"s.`{c}`" for c in table.columns}
+        update = f"s.`{op}` = 'upsert'" + (f" AND ({changed})" if changed else "")
+        (self._delta(spark, table).alias("t").merge(src.alias("s"), on)
+         .whenMatchedDelete(condition=f"s.`{op}` = 'delete'")
+         .whenMatchedUpdate(condition=update, set=values)
+         .whenNotMatchedInsert(condition=f"s.`{op}` = 'upsert'", values=values)
+         .execute())
+        log.info("applied changes to %s", self.location(table))
+
+    def delete_where(self, spark: SparkSession, table: str | Table, condition) -> None:
+        """Delete the rows matching ``condition`` (a Column or SQL text)."""
+        table = TABLES[table] if isinstance(table, str) else table
+        if self.exists(spark, table):
+            self._delta(spark, table).delete(condition)
+
+
+@contextmanager
+def idempotent(spark: SparkSession, app_id: str, version: int):
+    """Delta writes inside the block carry (``app_id``, ``version``); one whose pair the
+    table has already committed is skipped."""
+    spark.conf.set(TXN_APP_ID, app_id)
+    spark.conf.set(TXN_VERSION, str(int(version)))
+    try:
+        yield
+    finally:
+        spark.conf.unset(TXN_APP_ID)
+        spark.conf.unset(TXN_VERSION)
