@@ -37,6 +37,9 @@ COMMANDS = {
                "(after split and recommend under the same --run-id)",
     "evaluate": "the ablation runner: every evaluation.models entry on the same split(s), metrics per segment "
                 "and seed into the metrics table, and the report (runs missing feature stages first)",
+    "stream": "Structured Streaming over new items and interactions: embed new posts, place them in the feeds of "
+              "the users they match (fresh_recommendations), sum engagement into trending (stream.trigger: "
+              "available_now or continuous)",
 }
 # Also: `socialrec datasets fetch NAME` / `socialrec datasets list` (no Spark, see datasets_main).
 
@@ -114,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from socialrec.readers import SourceError
 
+    if args.command == "stream":
+        return _stream(spark, cfg, start)
     try:
         result = run_stage(spark, cfg, args.command, run_id=args.run_id)
     except SourceError as exc:  # a missing dataset folder or file: say which, no traceback
@@ -163,6 +168,33 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  report: {result['report']}")
     if result.get("mlflow_run"):
         print(f"  MLflow run {result['mlflow_run']} at {cfg.tracking.mlflow}")
+    return 0
+
+
+def _stream(spark, cfg, start: float) -> int:
+    """``socialrec stream``: run the queries (until stopped under continuous), then say what they did."""
+    from socialrec.storage import Storage
+    from socialrec.stream import StreamStats, run_stream
+
+    st = cfg.stream
+    storage = Storage(cfg.storage.root, cfg.storage.catalog)
+    holder: list[StreamStats] = []
+    try:
+        holder.append(run_stream(spark, storage, dataset=cfg.dataset.name, stream=st, emb=cfg.embed,
+                                 event_weights=cfg.dataset.event_weights, max_weight=cfg.dataset.max_weight,
+                                 directed=cfg.graph.directed))
+    except KeyboardInterrupt:  # continuous mode stopped by hand: the queries were stopped cleanly
+        print("socialrec stream: stopped", file=sys.stderr)
+    print()
+    print(f"socialrec stream ({st.trigger}) on dataset {cfg.dataset.name} in {time.perf_counter() - start:.0f} s")
+    if holder:
+        s = holder[0]
+        print(f"  fresh: {s.batches['fresh']} micro-batch(es), {s.items:,} new or edited items "
+              f"({s.embedded:,} embedded), {s.rejected['items']:,} rejected, {s.fresh_rows:,} feed rows scored "
+              f"(at most {st.per_user} kept per user)")
+        print(f"  trending: {s.batches['trending']} micro-batch(es), {s.interactions:,} interactions, "
+              f"{s.rejected['interactions']:,} rejected")
+    print(f"  Delta tables fresh_recommendations, trending, rejects under {cfg.storage.catalog or cfg.storage.root}")
     return 0
 
 

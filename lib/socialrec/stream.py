@@ -44,6 +44,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -83,6 +85,17 @@ REASONS = {
     "follow": "new post from {author}, whom you follow",
 }
 FRESH_SCHEMA = "user_id string, item_id string, score double, reason string"
+
+
+CRASH_ENV = "SOCIALREC_STREAM_CRASH"
+
+
+def _crash_point(name: str) -> None:
+    """Fault injection for the restart tests: when ``$SOCIALREC_STREAM_CRASH`` names this
+    point, SIGKILL the process group (driver and JVM) here, mid-batch, as a crash would."""
+    if name in os.environ.get(CRASH_ENV, "").split(","):
+        log.warning("stream: crash point %s reached: killing the process group", name)
+        os.killpg(os.getpgid(0), signal.SIGKILL)
 
 
 # --------------------------------------------------------------------------- checks
@@ -251,7 +264,7 @@ class FreshContent:
     def items_batch(self, batch: DataFrame, batch_id: int) -> None:
         start = time.perf_counter()
         spark = batch.sparkSession
-        st, storage, ds = self.cfg, self.storage, self.dataset
+        storage, ds = self.storage, self.dataset
         rows = batch.where(F.col(C.DATASET) == ds).persist()  # read by the checks, the deletes and the counts
         changed = rows.where(F.col(CHANGE_TYPE).isin("insert", "update_postimage"))
         deleted = rows.where(F.col(CHANGE_TYPE) == "delete").select(C.ITEM).distinct()
@@ -426,6 +439,7 @@ class FreshContent:
             if not changes.isEmpty():
                 storage.apply(changes, FRESH_RECOMMENDATIONS,
                               changed="abs(t.score - s.score) > 1e-6 OR NOT (t.reason <=> s.reason)")
+                _crash_point("fresh-after-merge")
         finally:
             scored.unpersist()
         return n
@@ -452,6 +466,7 @@ class FreshContent:
                            .agg(F.count(F.lit(1)).alias("events"), F.sum(C.WEIGHT).alias(C.WEIGHT))
                            .withColumn(C.DATASET, F.lit(ds)).withColumn("updated_at", F.current_timestamp()))
                 storage.add(buckets, TRENDING, sums=("events", C.WEIGHT), txn=(self._app_id(spark), batch_id))
+                _crash_point("trending-after-add")
             old = F.current_timestamp() - F.make_dt_interval(secs=F.lit(float(st.trend_retention_hours) * 3600.0))
             if not storage.read(spark, TRENDING, ds).where(F.col("bucket_start") < old).isEmpty():
                 storage.delete_where(spark, TRENDING, (F.col(C.DATASET) == ds) & (F.col("bucket_start") < old))
