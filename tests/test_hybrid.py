@@ -94,7 +94,8 @@ def test_ranker_learns_the_predictive_signal(spark):
     top = rank_with(coef, cands, 2).where(F.col("rank") == 1).collect()
     assert {r.item_id for r in top} == {"i7"}
     assert all(r.explanation == "popular: 1096 people engaged with this" for r in top)  # round(expm1(7))
-    assert set(top[0].components) == {"als", "transformer", "w2v", "popular", "social", "graph", "profile", "ranker"}
+    assert set(top[0].components) == {"als", "transformer", "w2v", "popular", "social", "graph", "profile", "trending",
+                                      "ranker"}
 
     pair = train_ranker(cands, objective="pairwise")  # differences within a user: popularity still leads
     assert pair["popularity"] > abs(pair["als"]) and pair["popularity"] > 0
@@ -178,3 +179,30 @@ def test_social_candidates_features_and_explanation(spark, tiny):
         train, cat, als_users=None, n_per_source=3, social=social), 1).where(F.col("user_id") == "u").first()
     assert (top.item_id, top.explanation) == ("c", "2 people you follow engaged with this")
     assert top.components["social"] == pytest.approx(math.log1p(2))
+
+
+def test_trending_candidates_and_features(spark):
+    """hybrid.trend_hours: velocity over the window to the newest train pair proposes the
+    rising items and feeds trending / trending_z / rr_trending; explanations name it."""
+    from datetime import timedelta
+
+    ids = ["a", "b", "c", "d"]
+    t = datetime(2026, 3, 1, 12, 0)
+    train = spark.createDataFrame(
+        [("u", "a", 1.0, t), ("v", "b", 2.0, t - timedelta(hours=1)), ("w", "b", 1.0, t - timedelta(hours=2)),
+         ("x", "c", 4.0, t - timedelta(hours=30)), ("x", "d", 3.0, t - timedelta(hours=3, minutes=30))],
+        "user_id string, item_id string, weight double, ts timestamp")
+    content = spark.createDataFrame([(i, [1.0, float(n)]) for n, i in enumerate(ids)], "item_id string, vector array<float>")
+    cat = build_catalogue(train, _items(spark, ids), als_items=None, content={"transformer": content}, trend_hours=3)
+    # window (t - 3 h, t]: a 1.0, b 2.0 + 1.0; c (30 h ago) and d (3.5 h ago) are outside; per hour / 3
+    np.testing.assert_allclose(cat.trend, [1 / 3, 1.0, 0.0, 0.0])
+    assert build_catalogue(train, _items(spark, ids), als_items=None, content={}).trend is None
+    rows = {(r.user_id, r.item_id): r for r in candidates(train, cat, als_users=None, n_per_source=3).collect()}
+    u = {i: r for (user, i), r in rows.items() if user == "u"}
+    assert u["b"].rr_trending == 1.0 and u["b"].trending == pytest.approx(math.log1p(1.0))
+    assert "c" in u and u["c"].rr_trending == 0.0 and u["c"].trending == 0.0  # proposed by others, not rising
+    z = [u[i].trending_z for i in sorted(u)]
+    assert np.mean(z) == pytest.approx(0.0, abs=1e-9) and max(z) == u["b"].trending_z
+    cands = candidates(train, cat, als_users=None, n_per_source=3)
+    top = {r.user_id: r for r in rank_with({"trending_z": 1.0}, cands, 1).collect()}
+    assert top["u"].item_id == "b" and top["u"].explanation == "trending: engagement with it is rising fast"

@@ -242,6 +242,9 @@ class HybridConfig:
     reg: float = 0.0  # the ranker's L2 regularisation
     min_gain: float = 0.002  # listwise: a weight change is kept only if validation nDCG rises by more
     seed: int = 42
+    # The trending signal: each item's engagement velocity over this many hours up to the
+    # newest train pair, as a candidate source and a feature; null: off.
+    trend_hours: float | None = None
 
 
 @dataclass
@@ -644,6 +647,8 @@ def validate(cfg: Config) -> None:
         bad("hybrid.reg", f"must be 0 or more, got {h.reg}")
     if h.min_gain < 0:
         bad("hybrid.min_gain", f"must be 0 or more, got {h.min_gain}")
+    if h.trend_hours is not None and h.trend_hours <= 0:
+        bad("hybrid.trend_hours", f"must be positive (or null: off), got {h.trend_hours}")
     e = cfg.embed
     if not e.model or not all(ch.isalnum() or ch in "-_./" for ch in e.model):
         bad("embed.model", f"must be letters, digits, '-', '_', '.' or '/', got {e.model!r}")

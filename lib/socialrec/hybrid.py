@@ -58,8 +58,10 @@ FEATURES = ("als", "transformer", "w2v", "als_z", "transformer_z", "w2v_z", "pop
             "rr_w2v", "rr_popular", "popularity", "recency", "age", "activity",
             # the social signal (model hybrid-social; zero elsewhere)
             "social", "social_z", "rr_social", "social_recency", "graph", "graph_z", "rr_graph",
-            "profile", "profile_z", "rr_profile")
-SOCIAL_FEATURES = FEATURES[FEATURES.index("social"):]
+            "profile", "profile_z", "rr_profile",
+            # the trending signal (hybrid.trend_hours; zero elsewhere)
+            "trending", "trending_z", "rr_trending")
+SOCIAL_FEATURES = FEATURES[FEATURES.index("social"):FEATURES.index("trending")]
 CAND_SCHEMA = ("user_id string, item_id string, " + ", ".join(f"{f} double" for f in FEATURES)
                + ", similar_to string, label double")
 
@@ -77,21 +79,33 @@ class Catalogue:
     allowed: np.ndarray | None = None  # rows that may be recommended (cold-start protocol); None: all
     popular: bool = True  # whether popularity proposes candidates and feeds features (off: the ablation)
     graph: np.ndarray | None = None  # items in node-embedding space: unit mean of their train users' node vectors
+    trend: np.ndarray | None = None  # engagement velocity (weight per hour) over hybrid.trend_hours to "now"
 
 
 def build_catalogue(train: DataFrame, items: DataFrame, *, als_items: DataFrame | None, content: dict,
                     allowed: list[str] | None = None, popular: bool = True,
-                    graph_items: DataFrame | None = None) -> Catalogue:
+                    graph_items: DataFrame | None = None, trend_hours: float | None = None) -> Catalogue:
     """Driver-side item arrays (bounded by the catalogue size). ``allowed``: the only
     items that may be recommended (None: all); ``popular`` false leaves popularity out;
-    ``graph_items`` (item_id, vector): items in node-embedding space (the social signal)."""
-    t_ref = train.agg(F.max(C.TS)).first()[0]  # one value: "now" for recency and age
+    ``graph_items`` (item_id, vector): items in node-embedding space (the social signal);
+    ``trend_hours``: the trending signal, each item's engagement velocity over that many
+    hours up to the newest train pair (``socialrec.trending.velocity``, the definition
+    the streaming path's ``trending`` table follows)."""
+    from socialrec.trending import velocity
+
+    t_ref = train.agg(F.max(C.TS)).first()[0]  # one value: "now" for recency, age and velocity
     stats = items.select(C.ITEM, C.CREATED_AT).join(
         train.groupBy(C.ITEM).agg(F.countDistinct(C.USER).alias("n"), F.max(C.TS).alias("last")), C.ITEM, "left")
+    if trend_hours:
+        v = velocity(train, as_of=t_ref, window_minutes=int(round(trend_hours * 60)))
+        stats = stats.join(v.select(C.ITEM, F.col("velocity").alias("trend")), C.ITEM, "left")
+    else:
+        stats = stats.withColumn("trend", F.lit(None).cast("double"))
     days = lambda col: (F.lit(t_ref).cast("double") - F.col(col).cast("double")) / 86400.0  # noqa: E731
     pdf = stats.select(F.col(C.ITEM).cast("string").alias("item"), F.coalesce("n", F.lit(0)).alias("n"),
                        F.coalesce(days("last"), F.lit(3650.0)).alias("rec"),
-                       F.coalesce(days(C.CREATED_AT), F.lit(3650.0)).alias("age")).toPandas()  # one row per item
+                       F.coalesce(days(C.CREATED_AT), F.lit(3650.0)).alias("age"),
+                       F.coalesce("trend", F.lit(0.0)).alias("trend")).toPandas()  # one row per item
     pdf = pdf.sort_values("item", kind="stable")
     ids = pdf["item"].to_numpy(dtype=object)
     mats = {}
@@ -110,7 +124,8 @@ def build_catalogue(train: DataFrame, items: DataFrame, *, als_items: DataFrame 
     return Catalogue(ids=ids, als=als, content=mats, popularity=pop if popular else np.zeros_like(pop),
                      recency_days=np.maximum(pdf["rec"].to_numpy(dtype=np.float64), 0.0),
                      age_days=np.maximum(pdf["age"].to_numpy(dtype=np.float64), 0.0),
-                     allowed=candidate_rows(ids, allowed), popular=popular, graph=graph)
+                     allowed=candidate_rows(ids, allowed), popular=popular, graph=graph,
+                     trend=pdf["trend"].to_numpy(dtype=np.float64) if trend_hours else None)
 
 
 def candidates(train: DataFrame, cat: Catalogue, *, als_users: DataFrame | None, n_per_source: int = 50,
@@ -197,6 +212,12 @@ def _gen_block(block: pd.DataFrame, c: Catalogue, index: dict, pop_score: np.nda
     if c.popular:
         lists["popular"] = topk_block(np.ones((n_users, 1), np.float32), seen, pop_score[:, None], n,
                                       candidates=c.allowed)
+    if c.trend is not None:  # the items gathering engagement fastest (only those with any)
+        rising = np.flatnonzero(c.trend > 0)
+        if c.allowed is not None:
+            rising = np.intersect1d(rising, c.allowed)
+        lists["trending"] = topk_block(np.ones((n_users, 1), np.float32), seen,
+                                       np.log1p(c.trend).astype(np.float32)[:, None], n, candidates=rising)
     social = _social_block(block, c, index, seen, n)
     for name in ("graph", "profile"):
         if name in social:
@@ -241,7 +262,8 @@ def _gen_block(block: pd.DataFrame, c: Catalogue, index: dict, pop_score: np.nda
         friends = social["friends"][r] if social.get("friends") is not None else {}
         feats["social"] = np.log1p(np.array([friends.get(int(i), (0.0, 0.0))[0] for i in cand], dtype=np.float64))
         social_recency = np.log1p(np.array([friends.get(int(i), (0.0, 3650.0))[1] for i in cand], dtype=np.float64))
-        for name in ("als", "transformer", "w2v", "popularity", "social", "graph", "profile"):  # relative to
+        feats["trending"] = np.log1p(c.trend[cand]) if c.trend is not None else np.zeros(len(cand))
+        for name in ("als", "transformer", "w2v", "popularity", "social", "graph", "profile", "trending"):  # relative to
             # this user's other candidates
             f = feats[name].astype(np.float64)
             sd = f.std()
@@ -256,7 +278,8 @@ def _gen_block(block: pd.DataFrame, c: Catalogue, index: dict, pop_score: np.nda
                          float(feats["social"][j]), float(z["social"][j]), src.get("social", 0.0),
                          float(social_recency[j]), float(feats["graph"][j]), float(z["graph"][j]),
                          src.get("graph", 0.0), float(feats["profile"][j]), float(z["profile"][j]),
-                         src.get("profile", 0.0), similar[j],
+                         src.get("profile", 0.0), float(feats["trending"][j]), float(z["trending"][j]),
+                         src.get("trending", 0.0), similar[j],
                          (1.0 if c.ids[i] in truth else 0.0) if labelled else None))
     return pd.DataFrame(rows, columns=["user_id", "item_id", *FEATURES, "similar_to", "label"])
 
@@ -385,7 +408,7 @@ def train_ranker(cands: DataFrame, *, objective: str = "pairwise", reg: float = 
 BLEND = ("als_z", "transformer_z", "w2v_z", "popularity_z")
 # Which signal each blend feature belongs to (a left-out signal's features are not searched).
 SIGNAL_OF = {"als_z": "als", "transformer_z": "transformer", "w2v_z": "w2v", "popularity_z": "popular",
-             "social_z": "social", "graph_z": "social", "profile_z": "social"}
+             "social_z": "social", "graph_z": "social", "profile_z": "social", "trending_z": "trending"}
 STEPS = (-0.5, -0.25, -0.1, 0.1, 0.25, 0.5, 1.0)
 
 
@@ -441,6 +464,7 @@ EXPLAIN = {
     "social": "{people} people you follow engaged with this",
     "graph": "popular with people close to you in the network",
     "profile": "matches what you and the people you follow engage with",
+    "trending": "trending: engagement with it is rising fast",
 }
 
 
@@ -450,7 +474,7 @@ def rank_with(weights: dict, cands: DataFrame, k: int) -> DataFrame:
     groups = {"als": ("als", "als_z", "rr_als"), "transformer": ("transformer", "transformer_z", "rr_transformer"),
               "w2v": ("w2v", "w2v_z", "rr_w2v"), "popular": ("rr_popular", "popularity", "popularity_z", "recency", "age"),
               "social": ("social", "social_z", "rr_social", "social_recency"), "graph": ("graph", "graph_z", "rr_graph"),
-              "profile": ("profile", "profile_z", "rr_profile")}
+              "profile": ("profile", "profile_z", "rr_profile"), "trending": ("trending", "trending_z", "rr_trending")}
     contrib = {g: _score({f: weights.get(f, 0.0) for f in fs}) for g, fs in groups.items()}
     scored = cands.withColumn("p", _score(weights))
     w = Window.partitionBy("user_id").orderBy(F.desc("p"), F.asc("item_id"))

@@ -557,7 +557,7 @@ def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSCo
             if bridge_vecs is not None:
                 ivec, _ = A.bridge(ivec, bridge_vecs, reg=als_cfg.bridge_reg)
         cat = H.build_catalogue(part, items, als_items=ivec, content=content, allowed=allowed,
-                                popular="popular" not in drop)
+                                popular="popular" not in drop, trend_hours=cfg.trend_hours)
         social = None
         if graph is not None:
             social = H.social_inputs(part, graph, cat, nodes=nodes, hops=graph_cfg.hops,
@@ -571,6 +571,8 @@ def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSCo
         models[name] = cands
     release.append(val)
     blend = tuple(f for f in cfg.blend if H.SIGNAL_OF.get(f) not in drop)
+    if cfg.trend_hours and "trending_z" not in blend:  # the trending signal is searched when it is on
+        blend += ("trending_z",)
     if cfg.objective == "listwise":
         if not blend:
             raise ValueError(f"hybrid.blend: every feature of {list(cfg.blend)} belongs to a left-out signal "
