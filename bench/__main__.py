@@ -43,7 +43,7 @@ from bench.projection import markdown as projection_markdown
 from bench.projection import project
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = ("metrics", "text", "embed", "als", "graph", "scale")
+MODULES = ("metrics", "text", "embed", "als", "graph", "stream", "scale")
 # Arguments of the default run (sized to finish within an hour on 2 cores); --quick uses each module's --quick.
 DEFAULT_ARGS: dict[str, list[str]] = {"scale": ["--budget", "2400"]}
 
