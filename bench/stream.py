@@ -159,6 +159,9 @@ def main(argv=None) -> int:
 
     machine = machine_label(spark)
     med_visible, med_floor = _pct(visible, 50), _pct(floor, 50)
+    n_b = max(stats.batches["fresh"], 1) if stats is not None else 1
+    per_batch = ", ".join(f"{k} {v / n_b:.1f}" for k, v in (stats.phases.items() if stats is not None else []))
+    print(f"fresh micro-batches: {n_b}; seconds per batch by phase: {per_batch}")
     rows = [
         compare("stream", f"new post -> visible in fresh_recommendations, median of {reached} posts "
                           f"({args.per_round} a commit, trigger {args.interval})",

@@ -143,3 +143,30 @@ def test_catalog_names_are_plain_identifiers(name):
 
     with pytest.raises(ValueError, match="plain identifiers"):
         Storage(catalog=name)
+
+
+def test_add_counts_once_per_transaction_and_apply_upserts_and_deletes(spark, storage):
+    """``Storage.add`` (the stream's trending sums) skips a commit whose (app id, version)
+    the table has recorded; ``Storage.apply`` upserts and deletes in one MERGE."""
+    from socialrec.schemas import FRESH_RECOMMENDATIONS, TRENDING
+
+    b = spark.createDataFrame([("d", "i1", T, 2, 3.0, T)],
+                              "dataset string, item_id string, bucket_start timestamp, events long, weight double, "
+                              "updated_at timestamp")
+    storage.add(b, TRENDING, sums=("events", "weight"), txn=("app-1", 0))
+    storage.add(b, TRENDING, sums=("events", "weight"), txn=("app-1", 0))  # a replay: skipped
+    assert [(r.events, r.weight) for r in storage.read(spark, TRENDING).collect()] == [(2, 3.0)]
+    storage.add(b, TRENDING, sums=("events", "weight"), txn=("app-1", 1))
+    assert [(r.events, r.weight) for r in storage.read(spark, TRENDING).collect()] == [(4, 6.0)]
+    assert spark.conf.get("spark.databricks.delta.write.txnAppId", None) is None  # not left set for other writes
+
+    cols = "dataset string, user_id string, item_id string, score double, reason string, arrived_at timestamp, " \
+           "scored_at timestamp, _op string"
+    storage.apply(spark.createDataFrame([("d", "u", "a", 0.5, "r", T, T, "upsert"), ("d", "u", "b", 0.4, "r", T, T, "upsert")],
+                                        cols), FRESH_RECOMMENDATIONS, changed="abs(t.score - s.score) > 1e-6")
+    storage.apply(spark.createDataFrame([("d", "u", "a", 0.9, "r", T, datetime(2026, 3, 2), "upsert"),
+                                         ("d", "u", "b", 0.0, "r", T, T, "delete"),
+                                         ("d", "u", "c", 0.1, "r", T, T, "delete")], cols), FRESH_RECOMMENDATIONS,
+                  changed="abs(t.score - s.score) > 1e-6")
+    assert [(r.item_id, r.score, r.scored_at) for r in storage.read(spark, FRESH_RECOMMENDATIONS).collect()] == [
+        ("a", 0.9, datetime(2026, 3, 2))]

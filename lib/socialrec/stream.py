@@ -243,6 +243,7 @@ class StreamStats:
     fresh_rows: int = 0  # rows scored into fresh_recommendations (before the cap)
     interactions: int = 0
     seconds: dict[str, float] = field(default_factory=lambda: {"fresh": 0.0, "trending": 0.0})
+    phases: dict[str, float] = field(default_factory=dict)  # fresh: seconds per phase, summed over batches
 
 
 class FreshContent:
@@ -271,15 +272,21 @@ class FreshContent:
         ok, rejected = check_items(changed, storage.read(spark, USERS, ds), dataset=ds, fields=self.emb.fields,
                                    strip_html=self.emb.strip_html)
         ok = ok.persist()  # read by the count, the embedding and the scoring
+        phases: dict[str, float] = {}
         try:
+            t = time.perf_counter()
             n_rej = rejected.count()
             if n_rej:
                 with self._rejects_lock:  # both queries write rejects: one MERGE at a time
                     storage.merge(rejected, REJECTS)
                 log.warning("stream: %d new item row(s) rejected (see rejects, source stream:items@v...)", n_rej)
             n_ok = ok.count()
+            phases["check"] = time.perf_counter() - t
+            t = time.perf_counter()
             embedded = self._embed(spark, ok) if n_ok else 0
-            n_fresh = self._place(spark, ok, deleted) if (n_ok or not deleted.isEmpty()) else 0
+            phases["embed"] = time.perf_counter() - t
+            t = time.perf_counter()
+            n_fresh = self._place(spark, ok, deleted, phases) if (n_ok or not deleted.isEmpty()) else 0
         finally:
             ok.unpersist()
             rows.unpersist()
@@ -291,8 +298,11 @@ class FreshContent:
             s.rejected["items"] += n_rej
             s.fresh_rows += n_fresh
             s.seconds["fresh"] += time.perf_counter() - start
+            for k, v in phases.items():
+                s.phases[k] = s.phases.get(k, 0.0) + v
         log.info("stream fresh batch %d: %d item(s) accepted, %d rejected, %d embedded, %d feed row(s) scored "
-                 "in %.1f s", batch_id, n_ok, n_rej, embedded, n_fresh, time.perf_counter() - start)
+                 "in %.1f s (%s)", batch_id, n_ok, n_rej, embedded, n_fresh, time.perf_counter() - start,
+                 ", ".join(f"{k} {v:.1f} s" for k, v in phases.items()))
 
     def _embed(self, spark: SparkSession, ok: DataFrame) -> int:
         """Embed the accepted items whose content hash is new; MERGE them into item_embeddings."""
@@ -336,11 +346,12 @@ class FreshContent:
         self._mean = (version, mean)
         return mean
 
-    def _place(self, spark: SparkSession, ok: DataFrame, deleted: DataFrame) -> int:
+    def _place(self, spark: SparkSession, ok: DataFrame, deleted: DataFrame, phases: dict | None = None) -> int:
         """Score the accepted items against the latest profiles; one MERGE into fresh_recommendations."""
         from socialrec.retrieval import catalogue
 
         st, storage, ds, emb = self.cfg, self.storage, self.dataset, self.emb
+        t = time.perf_counter()
         cutoff = F.current_timestamp() - F.make_dt_interval(secs=F.lit(float(st.expiry_hours) * 3600.0))
         # Items posted before the expiry window are embedded but not pushed: not fresh.
         live = ok.where(F.col(C.CREATED_AT).isNull() | (F.col(C.CREATED_AT) >= cutoff)) \
@@ -348,17 +359,18 @@ class FreshContent:
         vecs = (storage.read(spark, ITEM_EMBEDDINGS, ds).where(F.col(C.MODEL) == emb.model)
                 .join(live.select(C.ITEM), C.ITEM, "left_semi"))
         ids, mat = catalogue(vecs, C.ITEM)  # bounded by the micro-batch
-        meta = {r[C.ITEM]: (r[C.AUTHOR], r[COMMIT_TS]) for r in live.select(C.ITEM, C.AUTHOR, COMMIT_TS).collect()}
+        author = {r[C.ITEM]: r[C.AUTHOR] for r in live.select(C.ITEM, C.AUTHOR).collect()}  # the micro-batch's
         scored = None
         if len(ids):
             M = centre_with(mat, self._catalogue_mean(spark))
-            authors = [meta[i][0] for i in ids]
-            scored = self._score(spark, ids, M, authors)
-            arrived = spark.createDataFrame([(i, meta[i][1]) for i in ids], "item_id string, arrived_at timestamp")
+            scored = self._score(spark, ids, M, [author[i] for i in ids])
+            arrived = live.select(C.ITEM, F.col(COMMIT_TS).alias("arrived_at"))
             scored = scored.join(F.broadcast(arrived), C.ITEM)
         touched = ok.select(C.ITEM).unionByName(deleted).distinct()
+        if phases is not None:
+            phases["prepare"] = time.perf_counter() - t
         try:
-            return self._merge_fresh(spark, scored, touched, cutoff)
+            return self._merge_fresh(spark, scored, touched, cutoff, phases)
         finally:
             if self._broadcast is not None:
                 self._broadcast.unpersist()
@@ -408,7 +420,8 @@ class FreshContent:
 
         return users.mapInPandas(gen, FRESH_SCHEMA)
 
-    def _merge_fresh(self, spark: SparkSession, scored: DataFrame | None, touched: DataFrame, cutoff: Column) -> int:
+    def _merge_fresh(self, spark: SparkSession, scored: DataFrame | None, touched: DataFrame, cutoff: Column,
+                     phases: dict | None = None) -> int:
         """Insert the scored rows, keep the best ``per_user`` per user, delete expired rows
         and the old rows of touched (edited or deleted) items: one MERGE."""
         st, storage, ds = self.cfg, self.storage, self.dataset
@@ -420,7 +433,11 @@ class FreshContent:
                                                "arrived_at timestamp")
         scored = scored.select(*cols).persist()  # read by the ranking, the deletes and the count
         try:
+            t = time.perf_counter()
             n = scored.count()
+            if phases is not None:
+                phases["score"] = time.perf_counter() - t
+            t = time.perf_counter()
             old = fresh.select(*cols)
             expired = old.where(F.col("arrived_at") < cutoff)
             stale = old.join(touched, C.ITEM, "left_semi").join(scored.select(*keys), keys, "left_anti")
@@ -440,6 +457,8 @@ class FreshContent:
                 storage.apply(changes, FRESH_RECOMMENDATIONS,
                               changed="abs(t.score - s.score) > 1e-6 OR NOT (t.reason <=> s.reason)")
                 _crash_point("fresh-after-merge")
+            if phases is not None:
+                phases["merge"] = time.perf_counter() - t
         finally:
             scored.unpersist()
         return n
