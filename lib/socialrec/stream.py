@@ -451,12 +451,21 @@ class FreshContent:
             dels = evicted.select(*cols).unionByName(expired).unionByName(stale).withColumn("_op", F.lit("delete"))
             changes = ups.select(*cols, "_op").unionByName(dels)
             first = Window.partitionBy(*keys).orderBy(F.desc("_op"))  # upsert wins over a delete of its key
+            # Persisted: the emptiness check and the MERGE (which reads its source twice)
+            # would each recompute the ranking; bounded by the batch's users' rows.
             changes = (changes.withColumn("_k", F.row_number().over(first)).where(F.col("_k") == 1)
-                       .withColumn(C.DATASET, F.lit(ds)).withColumn("scored_at", F.current_timestamp()))
-            if not changes.isEmpty():
-                storage.apply(changes, FRESH_RECOMMENDATIONS,
-                              changed="abs(t.score - s.score) > 1e-6 OR NOT (t.reason <=> s.reason)")
-                _crash_point("fresh-after-merge")
+                       .withColumn(C.DATASET, F.lit(ds)).withColumn("scored_at", F.current_timestamp())).persist()
+            try:
+                empty = changes.count() == 0  # materialises the cache the MERGE reads
+                if phases is not None:
+                    phases["rank"] = time.perf_counter() - t
+                    t = time.perf_counter()
+                if not empty:
+                    storage.apply(changes, FRESH_RECOMMENDATIONS,
+                                  changed="abs(t.score - s.score) > 1e-6 OR NOT (t.reason <=> s.reason)")
+                    _crash_point("fresh-after-merge")
+            finally:
+                changes.unpersist()
             if phases is not None:
                 phases["merge"] = time.perf_counter() - t
         finally:
