@@ -335,3 +335,21 @@ def test_a_kill_mid_batch_neither_loses_nor_duplicates(spark, world, tmp_path):
     assert third.returncode == 0, third.stderr[-3000:]
     assert (ck / "trending" / "commits" / "0").exists() and (ck / "fresh" / "commits" / "0").exists()
     assert _state(spark, crashed) == want  # replayed: nothing lost, nothing counted twice
+
+
+def test_continuous_mode_waits_for_the_first_commit_then_places_it(spark, wh):
+    """trigger continuous: nothing committed since the first start, so the queries wait;
+    a post appended while they run reaches fresh_recommendations within the run."""
+    import threading
+
+    _run(spark, wh)  # first start: fixes where the queries begin
+    out = {}
+    runner = threading.Thread(target=lambda: out.update(stats=_run(spark, wh, trigger="continuous",
+                                                                   interval="1 second", run_for=45.0)))
+    runner.start()
+    time.sleep(5)
+    wh.append(_items(spark, [("c1", "u4", "Dropout regularisation in deep neural networks", _now())]), ITEMS)
+    runner.join()
+    assert out["stats"].batches["fresh"] >= 1 and out["stats"].items == 1
+    got = _fresh(spark, wh)
+    assert {i for _, i in got} == {"c1"} and {u for u, _ in got} >= {"u5", "u6"}
