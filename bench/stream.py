@@ -58,7 +58,7 @@ def floor_seconds(texts: list[list[str]], profiles: np.ndarray, mean: np.ndarray
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from socialrec.stream import centre_with
+    from socialrec.retrieval import centre
 
     torch.set_num_threads(2)
     model = SentenceTransformer(model_path, device="cpu")
@@ -67,7 +67,7 @@ def floor_seconds(texts: list[list[str]], profiles: np.ndarray, mean: np.ndarray
     for batch in texts:
         t0 = time.perf_counter()
         v = model.encode(batch, batch_size=64, normalize_embeddings=True)
-        S = profiles @ centre_with(v, mean).T
+        S = profiles @ centre(v, mean).T
         k = min(per_user, S.shape[1])
         np.argpartition(-S, k - 1, axis=1)[:, :k]
         out.append(time.perf_counter() - t0)

@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 from socialrec.config import ConfigError, EmbedConfig, GraphConfig, StreamConfig, load_config
 from socialrec.schemas import EDGES, INTERACTIONS, ITEMS, USERS
 from socialrec.storage import Storage
-from socialrec.stream import CRASH_ENV, REASONS, centre_with, run_stream, score_block
+from socialrec.stream import CRASH_ENV, REASONS, run_stream, score_block
 from socialrec.trending import velocity
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,13 +107,13 @@ def _fresh(spark, storage):
 def _expected_scores(spark, storage, encoder, texts: dict[str, str]):
     """user -> item -> cosine of the user's history profile and the item's centred vector,
     computed here: the engine's vectors, centred with the stored catalogue's mean."""
-    from socialrec.retrieval import unit_rows
+    from socialrec.retrieval import centre, unit_rows
 
     emb = storage.read(spark, "item_embeddings", DS).where(F.col("vector").isNotNull()).collect()
     cat = np.array([r.vector for r in emb], dtype=np.float64)
     mean = unit_rows(cat).mean(axis=0)
     ids = list(texts)
-    M = centre_with(encoder.encode([texts[i] for i in ids]), mean).astype(np.float64)
+    M = centre(encoder.encode([texts[i] for i in ids]), mean).astype(np.float64)
     prof = {r.user_id: np.asarray(r.vector, dtype=np.float64)
             for r in storage.read(spark, "user_profiles", DS).where(F.col("source") == "history").collect()}
     return {u: dict(zip(ids, M @ p)) for u, p in prof.items()}

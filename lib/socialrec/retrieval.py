@@ -96,10 +96,15 @@ def unit_rows(mat: np.ndarray) -> np.ndarray:
     return np.divide(mat, norms, out=np.zeros_like(mat), where=norms > 0)
 
 
-def centre(mat: np.ndarray) -> np.ndarray:
-    """L2-normalise the rows, subtract their mean, normalise again (float32 out)."""
+def centre(mat: np.ndarray, mean: np.ndarray | None = None) -> np.ndarray:
+    """L2-normalise the rows, subtract their mean, normalise again (float32 out).
+
+    ``mean``: subtract this mean of unit rows instead (new items placed in the space of
+    a catalogue centred earlier, as the streaming path does)."""
     unit = unit_rows(mat.astype(np.float64))
-    if len(unit) > 1:
+    if mean is not None:
+        unit = unit_rows(unit - np.asarray(mean, dtype=np.float64)[None, :])
+    elif len(unit) > 1:
         unit = unit_rows(unit - unit.mean(axis=0))
     return unit.astype(np.float32)
 

@@ -60,7 +60,7 @@ from socialrec import columns as C
 from socialrec.config import EmbedConfig, StreamConfig
 from socialrec.embed import EmbedSettings, content_hash, embedding_column, embedding_text
 from socialrec.ingest import CONTENT_EARLIEST, Rule, _blank, _num, _ts_rules
-from socialrec.retrieval import users_per_block
+from socialrec.retrieval import centre, unit_rows, users_per_block
 from socialrec.schemas import (
     EDGES,
     FRESH_RECOMMENDATIONS,
@@ -215,20 +215,6 @@ def score_block(profiles: dict[str, np.ndarray], items: np.ndarray, *, follows: 
     return out
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(v, axis=1, keepdims=True)
-    return np.divide(v, n, out=np.zeros_like(v), where=n > 0)
-
-
-def centre_with(vectors: np.ndarray, mean: np.ndarray | None) -> np.ndarray:
-    """New item vectors into the centred catalogue space (``retrieval.centre`` with a
-    given mean of the catalogue's unit vectors): unit, minus mean, unit (float32)."""
-    u = _unit(vectors.astype(np.float64))
-    if mean is not None:
-        u = _unit(u - mean[None, :])
-    return u.astype(np.float32)
-
-
 # --------------------------------------------------------------------------- the queries
 
 
@@ -362,7 +348,7 @@ class FreshContent:
         author = {r[C.ITEM]: r[C.AUTHOR] for r in live.select(C.ITEM, C.AUTHOR).collect()}  # the micro-batch's
         scored = None
         if len(ids):
-            M = centre_with(mat, self._catalogue_mean(spark))
+            M = centre(mat, self._catalogue_mean(spark))  # in the space the profiles were built in
             scored = self._score(spark, ids, M, [author[i] for i in ids])
             arrived = live.select(C.ITEM, F.col(COMMIT_TS).alias("arrived_at"))
             scored = scored.join(F.broadcast(arrived), C.ITEM)
@@ -408,7 +394,7 @@ class FreshContent:
                             v = dict(p).get(src) if p is not None else None
                             if v is not None and len(v) == dim:
                                 m[r] = np.asarray(v, dtype=np.float32)
-                        P[src] = _unit(m)
+                        P[src] = unit_rows(m)
                     fol = [set().union(*(by_author.get(a, set()) for a in f)) if f is not None else set()
                            for f in blk["follows"]]
                     own = [by_author.get(u, set()) for u in blk[C.USER]]
@@ -620,6 +606,9 @@ def run_stream(spark: SparkSession, storage: Storage, *, dataset: str, stream: S
     for table in (ITEMS, INTERACTIONS):
         storage.enable_change_feed(spark, table)
     expire(spark, storage, dataset=dataset, hours=stream.expiry_hours)
+    if storage.read(spark, USER_PROFILES, dataset).where(F.col(C.MODEL) == emb.model).limit(1).count() == 0:
+        log.warning("stream: no %s user_profiles for dataset %s: new items are embedded but reach no feed until "
+                    "`socialrec graph` (or `socialrec run`) has built them", emb.model, dataset)
     queries = [_Query("fresh", ITEMS, fresh.items_batch), _Query("trending", INTERACTIONS, fresh.interactions_batch)]
     log.info("stream: %s, checkpoints under %s", stream.trigger, fresh.checkpoint)
     deadline = None if stream.run_for is None else time.monotonic() + stream.run_for
