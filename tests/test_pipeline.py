@@ -68,8 +68,10 @@ def test_tables_and_results(spark, cfg, first_run):
     hybrid = storage.read(spark, "recommendations").where("run_id = 'run-a' and model = 'hybrid'")
     assert hybrid.count() == 3000 and hybrid.join(train, ["user_id", "item_id"]).count() == 0
     row = hybrid.where("rank = 1").orderBy("user_id").first()
-    assert set(row.components) == {"als", "transformer", "w2v", "popular", "social", "graph", "profile", "ranker"}
+    assert set(row.components) == {"als", "transformer", "w2v", "popular", "social", "graph", "profile", "trending",
+                                   "ranker"}
     assert row.components["social"] == 0.0  # hybrid leaves the social signal out (hybrid-social has it)
+    assert row.components["trending"] == 0.0  # hybrid.trend_hours is off by default
     assert row.components["ranker"] == pytest.approx(row.score)
     assert row.explanation.startswith(("similar to ", "people who engaged", "popular: "))
     hm = {(r.metric, r.k): r.value for r in all_metrics.where("model = 'hybrid' and split = 'stratified'").collect()}
