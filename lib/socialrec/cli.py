@@ -178,17 +178,16 @@ def _stream(spark, cfg, start: float) -> int:
 
     st = cfg.stream
     storage = Storage(cfg.storage.root, cfg.storage.catalog)
-    holder: list[StreamStats] = []
+    s: StreamStats | None = None
     try:
-        holder.append(run_stream(spark, storage, dataset=cfg.dataset.name, stream=st, emb=cfg.embed,
-                                 event_weights=cfg.dataset.event_weights, max_weight=cfg.dataset.max_weight,
-                                 directed=cfg.graph.directed))
+        s = run_stream(spark, storage, dataset=cfg.dataset.name, stream=st, emb=cfg.embed,
+                       event_weights=cfg.dataset.event_weights, max_weight=cfg.dataset.max_weight,
+                       directed=cfg.graph.directed)
     except KeyboardInterrupt:  # continuous mode stopped by hand: the queries were stopped cleanly
         print("socialrec stream: stopped", file=sys.stderr)
     print()
     print(f"socialrec stream ({st.trigger}) on dataset {cfg.dataset.name} in {time.perf_counter() - start:.0f} s")
-    if holder:
-        s = holder[0]
+    if s is not None:
         print(f"  fresh: {s.batches['fresh']} micro-batch(es), {s.items:,} new or edited items "
               f"({s.embedded:,} embedded), {s.rejected['items']:,} rejected, {s.fresh_rows:,} feed rows scored "
               f"(at most {st.per_user} kept per user)")

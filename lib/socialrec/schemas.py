@@ -365,15 +365,16 @@ TABLES: dict[str, Table] = {
 }
 
 
-def conform(df: DataFrame, table: Table) -> DataFrame:
+def conform(df: DataFrame, table: Table, keep: tuple[str, ...] = ()) -> DataFrame:
     """Project ``df`` to ``table``'s schema: declared columns, in order, cast to type.
 
     A declared column that ``df`` lacks is added as null (and then fails at write time
-    if the column is NOT NULL); undeclared columns are dropped.
+    if the column is NOT NULL); undeclared columns are dropped, except those in ``keep``
+    (e.g. an operation column a MERGE reads), which follow as they are.
     """
     present = set(df.columns)
     cols: list[Column] = []
     for field in table.schema.fields:
         col = F.col(field.name) if field.name in present else F.lit(None)
         cols.append(col.cast(field.dataType).alias(field.name))
-    return df.select(*cols)
+    return df.select(*cols, *[F.col(f"`{c}`") for c in keep])

@@ -241,13 +241,15 @@ class Storage:
         cond = [F.col(f"t.`{k}`").eqNullSafe(F.col(f"s.`{k}`")) for k in keys]
         return not t.join(s_, cond, "left_anti").isEmpty()
 
-    def delete(self, spark: SparkSession, table: str | Table, where: dict[str, object]) -> None:
-        """Delete the rows matching all ``where`` column = value pairs."""
+    def delete(self, spark: SparkSession, table: str | Table, where) -> None:
+        """Delete the rows matching ``where``: all column = value pairs of a dict, or a
+        condition (Column or SQL text)."""
         table = TABLES[table] if isinstance(table, str) else table
         if not self.exists(spark, table):
             return
-        cond = " AND ".join(f"`{c}` = {_sql_literal(v)}" for c, v in where.items())
-        self._delta(spark, table).delete(cond)
+        if isinstance(where, dict):
+            where = " AND ".join(f"`{c}` = {_sql_literal(v)}" for c, v in where.items())
+        self._delta(spark, table).delete(where)
 
     # ------------------------------------------------------------------ streaming path
     def append(self, df: DataFrame, table: str | Table) -> None:
@@ -309,9 +311,7 @@ class Storage:
         table = TABLES[table] if isinstance(table, str) else table
         spark = df.sparkSession
         self.ensure(spark, table)
-        present = set(df.columns)
-        src = df.select(*[(F.col(f"`{f.name}`") if f.name in present else F.lit(None)).cast(f.dataType).alias(f.name)
-                          for f in table.schema.fields], F.col(f"`{op}`"))
+        src = conform(df, table, keep=(op,))
         on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in table.keys)
         values = {f"`{c}`": f"s.`{c}`" for c in table.columns}
         update = f"s.`{op}` = 'upsert'" + (f" AND ({changed})" if changed else "")
@@ -321,12 +321,6 @@ class Storage:
          .whenNotMatchedInsert(condition=f"s.`{op}` = 'upsert'", values=values)
          .execute())
         log.info("applied changes to %s", self.location(table))
-
-    def delete_where(self, spark: SparkSession, table: str | Table, condition) -> None:
-        """Delete the rows matching ``condition`` (a Column or SQL text)."""
-        table = TABLES[table] if isinstance(table, str) else table
-        if self.exists(spark, table):
-            self._delta(spark, table).delete(condition)
 
 
 @contextmanager

@@ -483,7 +483,7 @@ class FreshContent:
                 _crash_point("trending-after-add")
             old = F.current_timestamp() - F.make_dt_interval(secs=F.lit(float(st.trend_retention_hours) * 3600.0))
             if not storage.read(spark, TRENDING, ds).where(F.col("bucket_start") < old).isEmpty():
-                storage.delete_where(spark, TRENDING, (F.col(C.DATASET) == ds) & (F.col("bucket_start") < old))
+                storage.delete(spark, TRENDING, (F.col(C.DATASET) == ds) & (F.col("bucket_start") < old))
         finally:
             ok.unpersist()
         with self._lock:
@@ -511,7 +511,7 @@ def expire(spark: SparkSession, storage: Storage, *, dataset: str, hours: float)
     old = F.col("arrived_at") < F.current_timestamp() - F.make_dt_interval(secs=F.lit(float(hours) * 3600.0))
     fresh = storage.read(spark, FRESH_RECOMMENDATIONS, dataset)
     if not fresh.where(old).isEmpty():
-        storage.delete_where(spark, FRESH_RECOMMENDATIONS, (F.col(C.DATASET) == dataset) & old)
+        storage.delete(spark, FRESH_RECOMMENDATIONS, (F.col(C.DATASET) == dataset) & old)
 
 
 def checkpoint_location(stream: StreamConfig, storage: Storage, dataset: str) -> str:
