@@ -40,7 +40,7 @@ def test_job_files_shadow_no_module():
 
     jobs = sorted((ROOT / "jobs").glob("*.py"))
     names = [p.stem for p in jobs]
-    assert {"run_pipeline", "run_stream"} <= set(names) and len(names) == 11
+    assert {"run_pipeline", "run_stream", "run_explain"} <= set(names) and len(names) == 12
     for name in names:
         assert name not in sys.stdlib_module_names, name
         assert importlib.util.find_spec(name) is None, f"jobs/{name}.py shadows an importable module"

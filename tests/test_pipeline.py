@@ -73,7 +73,12 @@ def test_tables_and_results(spark, cfg, first_run):
     assert row.components["social"] == 0.0  # hybrid leaves the social signal out (hybrid-social has it)
     assert row.components["trending"] == 0.0  # hybrid.trend_hours is off by default
     assert row.components["ranker"] == pytest.approx(row.score)
-    assert row.explanation.startswith(("similar to ", "people who engaged", "popular: "))
+    assert row.explanation.startswith(("Similar to ", "People who engaged", "Popular: ")), row.explanation
+    # The explain stage (template: no explain.model_path) gave every row of the run reasons and a sentence.
+    every = storage.read(spark, "recommendations").where("run_id = 'run-a'")
+    assert every.where("explanation is null or explained_by != 'template' or reasons is null").count() == 0
+    assert first_run["explain"]["rows"] == every.count() == first_run["explain"]["explained_by"]["template"]
+    assert every.where(F.size("reasons.similar") > 0).count() > every.count() / 2
     hm = {(r.metric, r.k): r.value for r in all_metrics.where("model = 'hybrid' and split = 'stratified'").collect()}
     assert set(hm) == set(metrics) and 0 < hm[("ndcg", 10)] < 1
     maps = storage.read(spark, "id_map").groupBy("kind").count().collect()
@@ -101,7 +106,8 @@ def test_tables_and_results(spark, cfg, first_run):
     social = storage.read(spark, "recommendations").where("run_id = 'run-a' and model = 'hybrid-social'")
     assert social.count() == 3000 and social.join(train, ["user_id", "item_id"]).count() == 0
     assert {"social", "graph", "profile"} <= set(social.first().components)
-    assert social.where(F.col("explanation").endswith("people you follow engaged with this")).count() > 0
+    assert social.where(F.col("explanation").contains("from your network engaged with")).count() > 0
+    assert social.where(F.col("reasons.network") > 0).count() > 0
     sm = {(r.metric, r.k): r.value for r in all_metrics.where("model = 'hybrid-social'").collect()}
     assert set(sm) == set(metrics) and 0 < sm[("ndcg", 10)] < 1
     report = first_run["report"]
@@ -139,7 +145,7 @@ def test_rerun_with_the_same_run_id_leaves_identical_tables(spark, cfg, first_ru
     runs = storage.read(spark, "runs").where("run_id = 'run-a'").collect()
     assert len(runs) == 1 and runs[0].status == "succeeded"
     assert set(runs[0].timings) == {"ingest", "tokenize", "word2vec", "embed", "graph", "split", "recommend",
-                                    "evaluate", "report"}
+                                    "evaluate", "explain", "report"}
     assert '"protocol": "stratified"' in runs[0].config
     # conf/env/test.yaml tunes ALS over two regParam values: the choice is in runs.params
     # and both validation scores are in metrics.

@@ -25,7 +25,7 @@ log = logging.getLogger("socialrec")
 
 COMMANDS = {
     "run": "the whole pipeline: ingest, tokenize, word2vec, embed, graph, then split, recommend, evaluate per seed, "
-           "report",
+           "explain, report",
     "ingest": "load the dataset into the canonical Delta tables (bad rows to rejects)",
     "tokenize": "tokenise item text into the tokens table (tokenize.engine)",
     "word2vec": "train word vectors and item vectors (word2vec.engine) on the tokens",
@@ -37,6 +37,8 @@ COMMANDS = {
                "(after split and recommend under the same --run-id)",
     "evaluate": "the ablation runner: every evaluation.models entry on the same split(s), metrics per segment "
                 "and seed into the metrics table, and the report (runs missing feature stages first)",
+    "explain": "reasons and an explanation for every recommendation of this run id: a template, or for each user's "
+               "top explain.top a sentence from a local causal LM (explain.model_path) that passed the guardrails",
     "stream": "Structured Streaming over new items and interactions: embed new posts, place them in the feeds of "
               "the users they match (fresh_recommendations), sum engagement into trending (stream.trigger: "
               "available_now or continuous)",
@@ -158,6 +160,13 @@ def main(argv: list[str] | None = None) -> int:
         last = ev.seed + ev.repeats - 1 if args.command in ("run", "evaluate") else ev.seed
         print(f"  split {ev.protocol} ({share}, seed {last}): "
               f"{result['split']['train']:,} train / {result['split']['test']:,} test pairs")
+    if "explain" in result:
+        x = result["explain"]
+        rate = f", {x['generated']:,} generated at {x['explanations_per_s']:,.1f}/s" if x["generated"] else ""
+        print(f"  explain: {x['rows']:,} rows explained ("
+              + ", ".join(f"{k} {v:,}" for k, v in sorted(x["explained_by"].items())) + f"){rate}")
+        for e in x["examples"][:3]:
+            print(f"    {e['model']} -> {e['user_id']} #{e['rank']} {e['item_id']}: {e['explanation']}")
     if result.get("params"):
         print("  chosen at run time: " + ", ".join(f"{k}={v}" for k, v in sorted(result["params"].items())))
     if "metrics" in result:

@@ -297,6 +297,28 @@ class StreamConfig:
 
 
 @dataclass
+class ExplainConfig:
+    """The explain stage: reasons and an explanation for every recommendation row."""
+
+    enabled: bool = True  # run and evaluate end with the explain stage
+    model_path: str | None = None  # a local Hugging Face causal-LM folder; null: template explanations only
+    top: int = 3  # rows per user and model (rank <= top) that get a generated explanation
+    models: list[str] = field(default_factory=list)  # models whose rows are generated for; []: every model
+    similar: int = 2  # past items named as similar (0: none)
+    min_similarity: float = 0.2  # the least centred cosine for a past item to count as similar
+    people: int = 3  # people from the user's network named (0: none)
+    text_chars: int = 200  # characters of the item's text in the prompt
+    max_chars: int = 240  # guardrail: longest explanation kept
+    max_sentences: int = 2  # guardrail: most sentences kept
+    max_new_tokens: int = 60  # tokens generated per explanation
+    batch_size: int = 16  # prompts per generate call
+    device: str = "auto"  # auto (the task's GPU, else CUDA, else CPU) | cpu | cuda | cuda:<n>
+    dtype: str = "auto"  # auto (bfloat16/float16 on CUDA, float32 on CPU) | float32 | float16 | bfloat16
+    threads: int | None = None  # torch CPU threads per task; null: spark.task.cpus
+    partitions: int | None = None  # tasks the prompts are spread over; null: Spark's default parallelism
+
+
+@dataclass
 class RecommendConfig:
     k: int = 10
 
@@ -322,6 +344,7 @@ class Config:
     content: ContentConfig = field(default_factory=ContentConfig)
     recommend: RecommendConfig = field(default_factory=RecommendConfig)
     stream: StreamConfig = field(default_factory=StreamConfig)
+    explain: ExplainConfig = field(default_factory=ExplainConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     run: RunConfig = field(default_factory=RunConfig)
@@ -657,11 +680,14 @@ def validate(cfg: Config) -> None:
             bad("embed.fields", f"unknown item field {f!r}; known: title, text, tags")
     if not e.fields:
         bad("embed.fields", "must name at least one of title, text, tags")
-    dev = e.device.split(":", 1)
-    if dev[0] not in ("auto", "cpu", "cuda") or (len(dev) == 2 and (dev[0] != "cuda" or not dev[1].isdigit())):
-        bad("embed.device", f"{e.device!r} is not one of auto, cpu, cuda, cuda:<n>")
-    if e.dtype not in ("auto", "float32", "float16", "bfloat16"):
-        bad("embed.dtype", f"{e.dtype!r} is not one of auto, float32, float16, bfloat16")
+    def device_and_dtype(section: str, device: str, dtype: str) -> None:
+        dev = device.split(":", 1)
+        if dev[0] not in ("auto", "cpu", "cuda") or (len(dev) == 2 and (dev[0] != "cuda" or not dev[1].isdigit())):
+            bad(f"{section}.device", f"{device!r} is not one of auto, cpu, cuda, cuda:<n>")
+        if dtype not in ("auto", "float32", "float16", "bfloat16"):
+            bad(f"{section}.dtype", f"{dtype!r} is not one of auto, float32, float16, bfloat16")
+
+    device_and_dtype("embed", e.device, e.dtype)
     for name in ("batch_size", "arrow_batch", "max_length", "threads", "partitions"):
         v = getattr(e, name)
         if v is not None and v < 1:
@@ -758,5 +784,21 @@ def validate(cfg: Config) -> None:
         bad("stream.follow_bonus", f"must be 0 or more, got {st.follow_bonus}")
     if not st.sources or any(x not in ("history", "social") for x in st.sources):
         bad("stream.sources", f"must list history and/or social, got {st.sources}")
+    x = cfg.explain
+    device_and_dtype("explain", x.device, x.dtype)
+    for name in ("top", "max_sentences", "max_new_tokens", "batch_size", "text_chars", "threads", "partitions"):
+        v = getattr(x, name)
+        if v is not None and v < 1:
+            bad(f"explain.{name}", f"must be at least 1, got {v}")
+    for name, hi in (("similar", 10), ("people", 10)):
+        if not 0 <= getattr(x, name) <= hi:
+            bad(f"explain.{name}", f"must be between 0 and {hi}, got {getattr(x, name)}")
+    if not -1.0 <= x.min_similarity <= 1.0:
+        bad("explain.min_similarity", f"must be a cosine between -1 and 1, got {x.min_similarity}")
+    if x.max_chars < 40:
+        bad("explain.max_chars", f"must be at least 40 (one sentence), got {x.max_chars}")
+    for m in x.models:
+        if m not in cfg.evaluation.models:
+            bad("explain.models", f"{m!r} is not one of evaluation.models ({', '.join(cfg.evaluation.models)})")
     if cfg.run.id is not None and not RUN_ID.fullmatch(cfg.run.id):
         bad("run.id", f"{RUN_ID_RULE}, got {cfg.run.id!r}")

@@ -79,13 +79,18 @@ class ModelInfo:
     dim: int
 
 
-def inspect_model(path: str | os.PathLike) -> ModelInfo:
-    """Check a model directory and read its pooling and length settings; raise
-    ``ModelError`` naming every missing file, or what is refused."""
+def check_model_dir(path: str | os.PathLike, *, setting: str = "embed.model_path",
+                    tokenizer_files: tuple[str, ...] = ("tokenizer.json", "vocab.txt")) -> tuple[Path, dict, list[str]]:
+    """The checks every local model folder passes before anything is loaded: it exists,
+    has config.json without ``auto_map`` (custom code is refused), safetensors weights
+    (every shard of an index; pickled-only weights are refused) and one of
+    ``tokenizer_files``. Returns (folder, config, missing files); raises ``ModelError``
+    for what is refused. ``setting`` names the key that points here, for the message."""
     root = Path(path)
     if not root.is_dir():
-        raise ModelError(f"model directory {root}: not found (set embed.model_path to a local model folder)")
+        raise ModelError(f"model directory {root}: not found (set {setting} to a local model folder)")
     missing = []
+    conf: dict = {}
     if not (root / "config.json").is_file():
         missing.append("config.json")
     else:
@@ -104,8 +109,16 @@ def inspect_model(path: str | os.PathLike) -> ModelInfo:
             raise ModelError(f"model directory {root}: only pickled weights ({', '.join(sorted(pickled))}); "
                              "safetensors are required (pickled weights can run code when loaded)")
         missing.append("model.safetensors")
-    if not (root / "tokenizer.json").is_file() and not (root / "vocab.txt").is_file():
-        missing.append("tokenizer.json (or vocab.txt)")
+    if not any((root / f).is_file() for f in tokenizer_files):
+        missing.append(f"{tokenizer_files[0]} (or {', '.join(tokenizer_files[1:])})" if len(tokenizer_files) > 1
+                       else tokenizer_files[0])
+    return root, conf if isinstance(conf, dict) else {}, missing
+
+
+def inspect_model(path: str | os.PathLike) -> ModelInfo:
+    """Check a model directory and read its pooling and length settings; raise
+    ``ModelError`` naming every missing file, or what is refused."""
+    root, config, missing = check_model_dir(path)
     pooling: tuple[str, ...] = ("mean",)
     modules_file = root / "modules.json"
     if modules_file.is_file():
@@ -131,7 +144,6 @@ def inspect_model(path: str | os.PathLike) -> ModelInfo:
                     raise ModelError(f"model directory {root}: {cfg_file} enables no pooling mode")
     if missing:
         raise ModelError(f"model directory {root}: missing {', '.join(missing)}")
-    config = json.loads((root / "config.json").read_text(encoding="utf-8"))
     limit = int(config.get("max_position_embeddings") or 512)
     max_len = limit
     st_file = root / "sentence_bert_config.json"

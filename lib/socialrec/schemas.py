@@ -163,6 +163,13 @@ RECOMMENDATIONS = Table(
             _f(C.SCORE, DoubleType(), False),
             _f("components", MapType(StringType(), DoubleType())),
             _f("explanation", StringType()),
+            # template | model | fallback:<check> (socialrec.explain); null: the model's own, unexplained yet
+            _f("explained_by", StringType()),
+            # what the explanation may say: the strongest signal, similar past items and people of the
+            # user's network who engaged (ids), how many did, how many train users engaged
+            _f("reasons", StructType([_f("signal", StringType()), _f("similar", ArrayType(StringType())),
+                                      _f("people", ArrayType(StringType())), _f("network", IntegerType()),
+                                      _f("engaged", IntegerType())])),
         ]
     ),
     keys=(C.RUN_ID, C.MODEL, C.USER, C.RANK),
