@@ -8,7 +8,7 @@ export PYSPARK_PYTHON := $(CURDIR)/.venv/bin/python
 PYTEST_ARGS ?=
 
 .PHONY: setup demo test test-quick test-all bench bench-quick bench-metrics bench-text bench-embed bench-als \
-	bench-graph bench-stream bench-scale wheel clean
+	bench-graph bench-stream bench-explain bench-scale wheel clean
 
 setup:
 	@bash scripts/setup.sh
@@ -53,6 +53,9 @@ bench-graph: setup
 
 bench-stream: setup
 	$(PY) -m bench.stream $(ARGS)
+
+bench-explain: setup
+	$(PY) -m bench.explain $(ARGS)
 
 bench-scale: setup
 	$(PY) -m bench.scale $(ARGS)

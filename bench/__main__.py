@@ -18,6 +18,9 @@ not reach the next), each handing back rows of one shape (``bench.compare``):
     als       Spark ALS vs `implicit` (accuracy and time); top-k blockwise vs
               recommendForAllUsers                                   (bench/als.py)
     graph     node2vec walks vs a textbook walker; node vectors Spark vs gensim (bench/graph.py)
+    stream    fresh-content latency of `socialrec stream` vs its floor (bench/stream.py)
+    explain   generated explanations/s on the CPU: the engine vs the transformers pipeline
+              per prompt; the explain stage's UDF vs the engine alone (bench/explain.py)
     scale     the whole pipeline at growing sizes: per-stage time and peak memory, growth
               exponents, the largest size that completes             (bench/scale.py)
 
@@ -43,7 +46,7 @@ from bench.projection import markdown as projection_markdown
 from bench.projection import project
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = ("metrics", "text", "embed", "als", "graph", "stream", "scale")
+MODULES = ("metrics", "text", "embed", "als", "graph", "stream", "explain", "scale")
 # Arguments of the default run (sized to finish within an hour on 2 cores); --quick uses each module's --quick.
 DEFAULT_ARGS: dict[str, list[str]] = {"scale": ["--budget", "2400"]}
 

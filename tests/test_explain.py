@@ -49,7 +49,7 @@ EXPECTED = {  # (model, user, rank) -> (template, signal, similar, people, netwo
                           "trending", [], ["u3"], 1, 1),
     ("hybrid", "u4", 1): ("People who engaged with what you did also engaged with this. Ann from your network "
                           "engaged with it too.", "als", [], ["u1"], 1, 1),
-    ("hybrid", "u2", 1): ('u4 from your network engaged with this. It is similar to "Dry hopping guide", which you '
+    ("hybrid", "u2", 1): ('user u4 from your network engaged with this. It is similar to "Dry hopping guide", which you '
                           'engaged with.', "graph", ["i2"], ["u4"], 1, 2),
     ("hybrid", "u3", 1): ('Similar to "Barrel aging", which you engaged with.', "transformer", ["i5"], [], 0, 0),
     ("popularity", "u4", 1): ('Popular: 2 people engaged with this. It is similar to "Hop harvest notes", which you '

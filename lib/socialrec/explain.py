@@ -282,6 +282,11 @@ def similar_items(pairs: DataFrame, train: DataFrame, vectors: DataFrame, *, n: 
     return users.mapInPandas(run, f"{C.USER} string, {C.ITEM} string, similar array<string>")
 
 
+def person_label(name: Column, user_id: Column) -> Column:
+    """How a person is named in an explanation: their name, else "user <id>"."""
+    return F.coalesce(F.nullif(F.trim(name), F.lit("")), F.concat(F.lit("user "), user_id))
+
+
 def network_engaged(pairs: DataFrame, train: DataFrame, graph: DataFrame, users: DataFrame, *,
                     n: int = 3) -> DataFrame:
     """(user_id, item_id, network int, people array<string>, people_labels array<string>):
@@ -294,7 +299,7 @@ def network_engaged(pairs: DataFrame, train: DataFrame, graph: DataFrame, users:
             .groupBy(C.USER, C.ITEM, "_v").agg(F.max(F.unix_micros(C.TS)).alias("_last"))
             .join(names, "_v", "left"))
     ordered = F.sort_array(F.collect_list(F.struct((-F.col("_last")).alias("t"), F.col("_v").alias("v"),
-                                                   F.coalesce("_name", "_v").alias("name"))))
+                                                   person_label(F.col("_name"), F.col("_v")).alias("name"))))
     top = F.slice(ordered, 1, n)
     return (hits.groupBy(C.USER, C.ITEM)
             .agg(F.count(F.lit(1)).cast("int").alias("network"), top.alias("_top"))
@@ -426,7 +431,7 @@ def known_names(items: DataFrame, users: DataFrame) -> Names:
     """Every item label and person name of the dataset (bounded by the catalogue and the
     user base; only gathered when a model generates)."""
     rows = (item_labels(items).select(F.col("label").alias("n"))
-            .unionByName(users.select(F.coalesce("name", C.USER).alias("n"))).distinct())
+            .unionByName(users.select(person_label(F.col("name"), F.col(C.USER)).alias("n"))).distinct())
     return Names.of([r.n for r in rows.toLocalIterator()])
 
 

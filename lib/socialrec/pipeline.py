@@ -702,7 +702,9 @@ def recommend_stage(
             .withColumn(C.SPLIT, F.lit(protocol))
             .withColumn(C.MODEL, F.lit(model))
         )
-        storage.merge(recs, RECOMMENDATIONS, scope={C.RUN_ID: run_id, C.MODEL: model})
+        # The same rows again (a rerun) keep the explain stage's explanation and reasons.
+        storage.merge(recs, RECOMMENDATIONS, scope={C.RUN_ID: run_id, C.MODEL: model},
+                      owned_elsewhere=("explanation", "explained_by", "reasons"))
         for df in release:
             df.unpersist()
         counts[model] = (

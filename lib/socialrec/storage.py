@@ -149,6 +149,7 @@ class Storage:
         table: str | Table,
         *,
         scope: dict[str, object] | None = None,
+        owned_elsewhere: tuple[str, ...] = (),
     ) -> None:
         """Upsert ``df`` into ``table`` on its key columns.
 
@@ -159,6 +160,11 @@ class Storage:
         are deleted, so the slice ends up equal to ``df``. ``df`` must have unique keys.
         One MERGE, one atomic commit; data files without a changed row are not rewritten,
         and nothing is committed when nothing changed.
+
+        ``owned_elsewhere``: columns a later stage rewrites (the explain stage's
+        explanation of a recommendation): a difference there alone does not make a row
+        changed, so a rerun that recomputes the same rows keeps them as that stage left
+        them; a row changed in another column is written whole.
         """
         table = TABLES[table] if isinstance(table, str) else table
         spark = df.sparkSession
@@ -187,7 +193,7 @@ class Storage:
                         f"(a, b) -> abs(a - b) <= {FLOAT_TOL} * greatest(1D, abs(a))), true, (x, y) -> x AND y)))")
             return f"{t} <=> {s_}"
 
-        changed = " OR ".join(f"NOT ({same(c)})" for c in others) or None
+        changed = " OR ".join(f"NOT ({same(c)})" for c in others if c not in owned_elsewhere) or None
         target = self._slice(spark, table, scope or {})
         if target.isEmpty():
             self._execute_merge(spark, table, src, on, changed, scope_sql, vanished=False)
