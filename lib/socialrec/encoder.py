@@ -177,14 +177,8 @@ class Encoder:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.info = inspect_model(path or default_model_path())
-        self.device = resolve_device(device)
-        if dtype == "auto":
-            dtype = "float16" if self.device.type == "cuda" else "float32"
-        if dtype not in DTYPES[1:]:
-            raise ValueError(f"dtype {dtype!r} is not one of {', '.join(DTYPES)}")
+        self.device, dtype = placement(device, dtype, threads, cuda_dtype="float16")
         self.dtype = dtype
-        if self.device.type == "cpu" and threads:
-            torch.set_num_threads(int(threads))
         self.batch_size = int(batch_size)
         self.max_length = min(int(max_length), self.info.max_seq_length) if max_length else self.info.max_seq_length
         self.tokenizer = AutoTokenizer.from_pretrained(self.info.path, local_files_only=True, use_fast=True,
@@ -284,6 +278,21 @@ class Encoder:
                 last = mask.sum(dim=1) - 1
                 parts.append(hidden[torch.arange(hidden.shape[0], device=hidden.device), last])
         return torch.cat(parts, dim=1)
+
+
+def placement(device: str, dtype: str, threads: int | None, *, cuda_dtype: str) -> tuple:
+    """(torch device, dtype name) for an engine: ``auto`` dtype is ``cuda_dtype`` on CUDA
+    and float32 on the CPU; on the CPU torch gets ``threads`` threads when given."""
+    import torch
+
+    dev = resolve_device(device)
+    if dtype == "auto":
+        dtype = cuda_dtype if dev.type == "cuda" else "float32"
+    if dtype not in DTYPES[1:]:
+        raise ValueError(f"dtype {dtype!r} is not one of {', '.join(DTYPES)}")
+    if dev.type == "cpu" and threads:
+        torch.set_num_threads(int(threads))
+    return dev, dtype
 
 
 def resolve_device(device: str = "auto"):

@@ -30,7 +30,7 @@ import threading
 from dataclasses import dataclass
 from typing import Sequence
 
-from socialrec.encoder import DTYPES, ModelError, check_model_dir, resolve_device
+from socialrec.encoder import ModelError, check_model_dir, placement, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +80,9 @@ class Generator:
             raise ValueError(f"batch_size and max_new_tokens must be at least 1, got {batch_size}, {max_new_tokens}")
         self.model_type = inspect_causal_model(path)
         self.path = str(path)
-        self.device = resolve_device(device)
-        if dtype == "auto":
-            dtype = "float32" if self.device.type == "cpu" else (
-                "bfloat16" if torch.cuda.is_bf16_supported() else "float16")
-        if dtype not in DTYPES[1:]:
-            raise ValueError(f"dtype {dtype!r} is not one of {', '.join(DTYPES)}")
+        cuda_dtype = "bfloat16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "float16"
+        self.device, dtype = placement(device, dtype, threads, cuda_dtype=cuda_dtype)
         self.dtype = dtype
-        if self.device.type == "cpu" and threads:
-            torch.set_num_threads(int(threads))
         self.batch_size = int(batch_size)
         self.max_new_tokens = int(max_new_tokens)
         tok = AutoTokenizer.from_pretrained(self.path, local_files_only=True, trust_remote_code=False)
