@@ -112,7 +112,7 @@ def main(argv=None) -> int:
         df.count()
         settings = GenerateSettings(model_path=path, device="cpu", batch_size=args.batch,
                                     max_new_tokens=args.new_tokens)
-        known = sc.broadcast(Names.of(TITLES + PEOPLE))
+        known = sc.broadcast(Names.of(TITLES, PEOPLE))
         from pyspark.sql import functions as F
 
         col = generated_column(F.struct("label", "snippet", "signal", "similar_labels", "people_labels", "network",

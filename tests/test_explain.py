@@ -114,7 +114,7 @@ def test_generated_explanations_pass_the_guardrails(spark, world, tiny_lm):
     out = _explain(spark, world, model_path=tiny_lm, top=1, models=["hybrid"], max_new_tokens=24, batch_size=2)
     assert out["generated"] == 4  # the rank-1 rows of hybrid: u1, u2, u3, u4
     rows = _rows(spark, world)
-    known = Names.of([t for t in TITLES.values() if t] + ["Ann", "Bob", "Cy"])
+    known = Names.of([t for t in TITLES.values() if t], ["Ann", "Bob", "Cy"])
     verdicts = []
     for key, r in rows.items():
         text, signal, similar, people, *_ = EXPECTED[key]
@@ -193,6 +193,13 @@ def test_guardrails_on_crafted_outputs():
         assert guard(text, **kw) == (None, "fallback:unlisted-mention"), text
     assert guard("It will heat up your evening.", **kw)[1] == "model"  # a word, not the title "Heat"
     assert unlisted_mentions("Toy Story 2 fans and maya_42 liked it.", allowed, known) == []
+    people = Names.of(["Heat (1995)"], ["alvas", "Tim Burnett"])
+    assert unlisted_mentions("Alvas and tim burnett liked it.", [], people) == ["tim burnett", "Alvas"]
+    assert unlisted_mentions("You liked Heat Wave IPA.", ["Heat Wave IPA"], people) == []  # inside an allowed name
+    # A quoted question's "?" does not end the sentence; at most two whole sentences are kept.
+    assert cap('Similar to "Is it ale?" and "Why foam?", which you liked. More here. And more.', max_chars=200,
+               max_sentences=2) == 'Similar to "Is it ale?" and "Why foam?", which you liked. More here.'
+
     assert normalise("Matrix, The (1999)") == "the matrix" and normalise("  Hop-harvest NOTES ") == "hop harvest notes"
 
 

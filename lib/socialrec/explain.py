@@ -10,7 +10,8 @@ the run's model could see (the split's train part, the social graph visible to i
 * ``similar``: up to ``explain.similar`` of the user's train items closest to the
   recommended one (cosine of catalogue-centred transformer vectors, else Word2Vec item
   vectors; at least ``explain.min_similarity``), most similar first;
-* ``people``: up to ``explain.people`` people the user follows (edges of the graph)
+* ``people``: up to ``explain.people`` people of the user's network (the social graph the
+  models use: whom they follow; with ``graph.directed: false`` every tie, either way)
   who engaged with the item in train, most recent first, and ``network`` how many did;
 * ``engaged``: how many train users engaged with the item.
 
@@ -82,7 +83,7 @@ _MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _URL = re.compile(r"(?i)\b(?:https?://|ftp://|www\.)\S+|\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
 _NOT_PLAIN = re.compile(r"[^\w\s.,;:!?'\"()\-\u2013\u2014&/%$+\u2018\u2019\u201c\u201d@]")
 _LABEL = re.compile(r"(?i)^\s*(?:explanation|answer|response|assistant)\s*:\s*")
-_SENTENCE = re.compile(r"[^.!?]*[.!?]+(?:[\"\u201d\u2019')]+)?")
+_END = re.compile(r"[.!?]+[\"\u201d\u2019')\]]*(?=\s|$)")
 _QUOTED = re.compile(r"[\"\u201c\u201d]([^\"\u201c\u201d]{2,200})[\"\u201c\u201d]")
 _HANDLE = re.compile(r"@(\w+)")
 _YEAR = re.compile(r"\s*\(\d{4}\)\s*$")
@@ -114,33 +115,38 @@ def plain_text(text: str | None) -> str:
 
 def cap(text: str, *, max_chars: int, max_sentences: int) -> str:
     """The leading complete sentences of ``text``: at most ``max_sentences`` and
-    ``max_chars`` characters ("" when not even one fits)."""
-    out = ""
-    for i, m in enumerate(_SENTENCE.finditer(text)):
-        sentence = m.group(0).strip()
-        if i >= max_sentences or not sentence:
+    ``max_chars`` characters ("" when not even one fits). A sentence ends at . ! or ?
+    (with any closing quotes) before white space or the end, outside double quotes: the
+    "?" of a quoted question title does not end one."""
+    end = count = 0
+    for m in _END.finditer(text):
+        if text.count('"', 0, m.start()) % 2 or text.count("\u201c", 0, m.start()) > text.count("\u201d", 0, m.start()):
+            continue  # inside a quotation
+        if m.end() > max_chars:
             break
-        candidate = f"{out} {sentence}".strip()
-        if len(candidate) > max_chars:
+        end, count = m.end(), count + 1
+        if count >= max_sentences:
             break
-        out = candidate
+    out = text[:end].strip()
     return out if len(out.split()) >= 3 else ""  # "Yes." is not an explanation
 
 
 @dataclass
 class Names:
     """The names of the dataset's items and people, for the mention check: several-word
-    names compared normalised (any case), one-word names as written (case-sensitive,
-    whole word, at least 4 characters: "Heat" the film, not "heat")."""
+    names compared normalised (any case); one-word item titles as written (case-sensitive,
+    whole word, at least 4 characters: "Heat" the film, not "heat"); one-word person
+    names in any case ("alvas" written "Alvas")."""
 
     multi: set = field(default_factory=set)
     single: set = field(default_factory=set)
+    people: set = field(default_factory=set)
     longest: int = 1
 
     @classmethod
-    def of(cls, names: Sequence[str]) -> "Names":
+    def of(cls, items: Sequence[str], people: Sequence[str] = ()) -> "Names":
         out = cls()
-        for name in names:
+        for name, person in [(n, False) for n in items] + [(n, True) for n in people]:
             if not name:
                 continue
             n = normalise(name)
@@ -148,7 +154,7 @@ class Names:
                 out.multi.add(n)
                 out.longest = max(out.longest, min(12, n.count(" ") + 1))
             elif len(n) >= 4:
-                out.single.add(_YEAR.sub("", str(name).strip()))
+                (out.people if person else out.single).add(n if person else _YEAR.sub("", str(name).strip()))
         return out
 
 
@@ -180,9 +186,12 @@ def unlisted_mentions(text: str, allowed: Sequence[str], known: Names) -> list[s
             if not covered[i:i + n].any() and " ".join(words[i:i + n]) in known.multi:
                 bad.append(" ".join(words[i:i + n]))
                 covered[i:i + n] = True
-    allowed_raw = {_YEAR.sub("", str(a).strip()) for a in allowed if a}
-    for w in re.findall(r"[\w']+", text):
-        if w in known.single and w not in allowed_raw:
+    rest = text  # one-word names, outside the allowed names' own words ("Heat" inside "Heat Wave IPA")
+    for a in sorted((_YEAR.sub("", str(a).strip()) for a in allowed if a), key=len, reverse=True):
+        if a:
+            rest = re.sub(rf"(?i)(?<!\w){re.escape(a)}(?!\w)", " ", rest)
+    for w in re.findall(r"\w+", rest):
+        if w in known.single or w.lower() in known.people:
             bad.append(w)
     return bad
 
@@ -243,9 +252,10 @@ def item_labels(items: DataFrame, *, text_chars: int = 200) -> DataFrame:
 
 
 def strongest_signal(components: Column) -> Column:
-    """The signal of the largest non-zero entry of ``components`` (``ranker`` left out;
-    ties: the later key); null when there is none."""
-    entries = F.filter(F.map_entries(components), lambda e: (e["key"] != "ranker") & (e["value"] != 0))
+    """The signal of the largest positive entry of ``components`` (``ranker`` left out;
+    ties: the later key); null when none is positive (a signal that pulled the score
+    down is not a reason)."""
+    entries = F.filter(F.map_entries(components), lambda e: (e["key"] != "ranker") & (e["value"] > 0))
     best = F.array_max(F.transform(entries, lambda e: F.struct(e["value"].alias("v"), e["key"].alias("k"))))
     names = F.create_map(*[F.lit(x) for kv in SIGNAL_OF.items() for x in kv])
     return F.coalesce(F.element_at(names, best["k"]), best["k"])
@@ -268,9 +278,10 @@ def similar_items(pairs: DataFrame, train: DataFrame, vectors: DataFrame, *, n: 
         for pdf in batches:
             rows = []
             for user, targets, history in zip(pdf[C.USER], pdf["targets"], pdf["history"]):
-                h = np.array(sorted(index[x] for x in history if x in index), dtype=np.int64)
+                past = np.array(sorted(index[x] for x in history if x in index), dtype=np.int64)
                 for t in sorted(targets):
                     ti = index.get(t)
+                    h = past[past != ti] if ti is not None else past  # never "similar to itself"
                     if ti is None or not len(h):
                         rows.append((user, t, []))
                         continue
@@ -428,11 +439,13 @@ def generated_column(row: Column, settings, known, *, max_chars: int, max_senten
 
 
 def known_names(items: DataFrame, users: DataFrame) -> Names:
-    """Every item label and person name of the dataset (bounded by the catalogue and the
-    user base; only gathered when a model generates)."""
-    rows = (item_labels(items).select(F.col("label").alias("n"))
-            .unionByName(users.select(person_label(F.col("name"), F.col(C.USER)).alias("n"))).distinct())
-    return Names.of([r.n for r in rows.toLocalIterator()])
+    """Every item label and real person name of the dataset (bounded by the catalogue and
+    the named users; gathered only when a model generates; "user <id>" labels are not
+    names and are not gathered)."""
+    titles = [r.label for r in item_labels(items).select("label").distinct().toLocalIterator()]
+    people = [r.name for r in users.where(F.nullif(F.trim("name"), F.lit("")).isNotNull())
+              .select(F.trim("name").alias("name")).distinct().toLocalIterator()]
+    return Names.of(titles, people)
 
 
 @dataclass
@@ -469,7 +482,10 @@ def explain(recs: DataFrame, *, train: DataFrame, items: DataFrame, users: DataF
         if cfg.models:
             eligible = eligible.where(F.col(C.MODEL).isin(*cfg.models))
         row = F.struct("label", "snippet", "signal", "similar_labels", "people_labels", "network", "engaged")
+        # Fixed tasks and a fixed order inside each: the same prompts share a batch on a
+        # rerun (a batch-mate changes the padding, and low-precision greedy text with it).
         generated = (eligible.repartition(partitions or spark.sparkContext.defaultParallelism, C.USER)
+                     .sortWithinPartitions(*keys)
                      .select(*keys, generated_column(row, settings, known, max_chars=cfg.max_chars,
                                                      max_sentences=cfg.max_sentences).alias("_g"))
                      .select(*keys, F.col("_g.explanation").alias("_gen"), F.col("_g.explained_by").alias("_by"))
@@ -485,7 +501,7 @@ def explain(recs: DataFrame, *, train: DataFrame, items: DataFrame, users: DataF
 
 def examples(df: DataFrame, n: int = 5) -> list[dict]:
     """A few explained rows, for logs and the README (one per user, best rank first)."""
-    w = Window.partitionBy(C.USER).orderBy(C.RANK)
+    w = Window.partitionBy(C.USER).orderBy(C.RANK, C.MODEL)
     return [r.asDict() for r in df.withColumn("_r", F.row_number().over(w)).where(F.col("_r") == 1)
             .orderBy(C.USER).limit(n).select(C.MODEL, C.USER, C.RANK, C.ITEM, "explanation", "explained_by")
             .collect()]

@@ -101,12 +101,25 @@ class Generator:
         self.max_prompt = max(16, min(1024, context - self.max_new_tokens))
         self.config = GenerationConfig(max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1,
                                        no_repeat_ngram_size=3, pad_token_id=tok.pad_token_id,
-                                       eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id)
+                                       eos_token_id=self._stop_ids(tok), bos_token_id=tok.bos_token_id)
         self._torch = torch
         self._lock = threading.Lock()
         log.info("generator: %s (%s) on %s (%s), chat template %s, batch %d, %d new tokens", self.path,
                  self.model_type, self.device, dtype, "yes" if self.chat else "no", self.batch_size,
                  self.max_new_tokens)
+
+    def _stop_ids(self, tok) -> list[int] | None:
+        """The tokenizer's end-of-text id and those of the folder's generation_config.json
+        (instruct models end a turn with their own token, e.g. ``<|im_end|>``)."""
+        from transformers import GenerationConfig
+
+        ids = [tok.eos_token_id] if tok.eos_token_id is not None else []
+        try:
+            own = GenerationConfig.from_pretrained(self.path, local_files_only=True).eos_token_id
+        except (OSError, ValueError):  # no generation_config.json
+            own = None
+        ids += [i for i in ([own] if isinstance(own, int) else (own or [])) if i not in ids]
+        return ids or None
 
     def _format(self, prompt: str) -> str:
         if self.chat:

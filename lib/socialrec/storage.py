@@ -153,8 +153,9 @@ class Storage:
     ) -> None:
         """Upsert ``df`` into ``table`` on its key columns.
 
-        Rows whose keys exist are updated only where a value changed (floats: beyond a
-        relative ``FLOAT_TOL``, i.e. not by summation-order noise); new keys are
+        Rows whose keys exist are updated only where a value changed (floats, also in
+        arrays and map values: beyond a relative ``FLOAT_TOL``, i.e. not by
+        summation-order noise); new keys are
         inserted. With ``scope`` (e.g. ``{"dataset": "synthetic"}``) the write is a full
         sync of that slice: target rows in the scope whose keys are absent from ``df``
         are deleted, so the slice ends up equal to ``df``. ``df`` must have unique keys.
@@ -177,6 +178,8 @@ class Storage:
             on = f"{on} AND {scope_sql}"
         others = [c for c in table.columns if c not in keys]
         maps = {f.name for f in table.schema.fields if isinstance(f.dataType, MapType)}
+        float_maps = {f.name for f in table.schema.fields if isinstance(f.dataType, MapType)
+                      and isinstance(f.dataType.valueType, (DoubleType, FloatType))}
 
         floats = {f.name for f in table.schema.fields if isinstance(f.dataType, (DoubleType, FloatType))}
         float_arrays = {f.name for f in table.schema.fields
@@ -184,6 +187,10 @@ class Storage:
 
         def same(c: str) -> str:
             t, s_ = f"t.`{c}`", f"s.`{c}`"
+            if c in float_maps:  # same keys, values within the float tolerance
+                return (f"(to_json({t}) <=> to_json({s_}) OR (size({t}) = size({s_}) AND "
+                        f"array_sort(map_keys({t})) = array_sort(map_keys({s_})) AND "
+                        f"forall(map_keys({t}), k -> abs({t}[k] - {s_}[k]) <= {FLOAT_TOL} * greatest(1D, abs({t}[k])))))")
             if c in maps:  # maps have no equality in Spark SQL: compare as JSON
                 return f"to_json({t}) <=> to_json({s_})"
             if c in floats:  # float noise (summation order, BLAS) is not a change
