@@ -61,7 +61,6 @@ log = logging.getLogger(__name__)
 SIGNAL_OF = {"als": "als", "transformer": "transformer", "transformer_cosine": "transformer", "w2v": "w2v",
              "w2v_cosine": "w2v", "popular": "popular", "popularity": "popular", "social": "social",
              "graph": "graph", "profile": "profile", "trending": "trending"}
-SIGNALS = tuple(dict.fromkeys(SIGNAL_OF.values()))
 # What each signal means, for the prompt.
 SIGNAL_PHRASE = {
     "als": "people whose activity resembles the user's engaged with it",
@@ -73,7 +72,6 @@ SIGNAL_PHRASE = {
     "profile": "it matches what the user and their network engage with",
     "trending": "engagement with it is rising fast",
 }
-FALLBACKS = ("fallback:empty", "fallback:unlisted-mention", "fallback:error")
 
 
 # ---------------------------------------------------------------------- guardrails (plain Python)
@@ -398,11 +396,6 @@ def reasons_frame(recs: DataFrame, *, train: DataFrame, items: DataFrame, users:
                                                F.col("network"), F.col("engaged")))
 
 
-def reasons_struct() -> Column:
-    """The ``reasons`` column of ``recommendations``."""
-    return F.struct(F.col("signal"), F.col("similar"), F.col("people"), F.col("network"), F.col("engaged"))
-
-
 # ---------------------------------------------------------------------- Spark: generation
 
 def generated_column(row: Column, settings, known, *, max_chars: int, max_sentences: int) -> Column:
@@ -495,7 +488,7 @@ def explain(recs: DataFrame, *, train: DataFrame, items: DataFrame, users: DataF
         base = base.withColumn("_gen", F.lit(None).cast("string")).withColumn("_by", F.lit(None).cast("string"))
     out = (base.withColumn("explanation", F.coalesce("_gen", "template"))
            .withColumn("explained_by", F.coalesce("_by", F.lit("template")))
-           .withColumn("reasons", reasons_struct()))
+           .withColumn("reasons", F.struct("signal", "similar", "people", "network", "engaged")))
     return out, generated
 
 
