@@ -22,9 +22,13 @@ from .conftest import ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
-# hybrid, not hybrid-social: the social hybrid's many small jobs take ~6 min on this
-# 2-core cluster; the graph stage is submitted on its own instead (run_graph.py).
-MODELS = ["popularity", "als", "transformer_content", "hybrid"]
+# Two models keep the test inside CI's time: popularity (Spark SQL only) and the
+# transformer content model, whose pandas UDF loads MiniLM in the executor and whose
+# top-k runs there in mapInPandas; the explain stage runs after them. ALS and the hybrids
+# add minutes of small jobs on this 2-core cluster and no new kind of executor work (the
+# hybrid's scoring is the same mapInPandas kernel); the graph stage is submitted on its
+# own (run_graph.py: the node2vec walks in the executor).
+MODELS = ["popularity", "transformer_content"]
 SMALL = """\
 spark: {shuffle_partitions: 4, conf: {spark.databricks.delta.snapshotPartitions: "2"}}
 dataset: {synthetic: {users: 150, posts: 450, interactions_per_user_mean: 20.0}}
@@ -107,7 +111,8 @@ def test_pipeline_under_spark_submit_on_a_standalone_cluster(spark, tmp_path):
         assert users >= 140 and rows == users * 10, (model, users, rows)
     ndcg = {r.model: r.value for r in storage.read(spark, "metrics").where(
         "run_id = 'cluster-1' AND metric = 'ndcg' AND segment = 'all' AND k = 10").collect()}
-    assert set(ndcg) == set(MODELS) and ndcg["hybrid"] > ndcg["popularity"]
+    assert set(ndcg) == set(MODELS) and ndcg["transformer_content"] > ndcg["popularity"]
+    assert recs.where(F.col("explanation").isNull() | F.col("explained_by").isNull()).count() == 0
     # the graph job: node2vec walks (mapInPandas over a broadcast adjacency) in the executor
     assert "socialrec graph: run cluster-graph" in graph.stdout
     nodes = storage.read(spark, "node_embeddings", "synthetic")

@@ -150,6 +150,7 @@ def test_missing_dataset_path_fails_at_once(spark, tmp_path):
         load_raw(spark, cfg.dataset)
 
 
+@pytest.mark.slow  # ~8 min: every model on 100k ratings (make test-all)
 def test_pipeline_on_movielens_100k(spark, tmp_path):
     """The whole pipeline on MovieLens-100K with Microsoft Recommenders' protocol
     (stratified 75/25 per user, seed 42, k=10, seen items removed): popularity's numbers

@@ -31,7 +31,9 @@ from socialrec.storage import Storage
 
 from .conftest import ROOT
 
-pytestmark = [pytest.mark.slow, pytest.mark.reliability]
+# The two whole-pipeline tests (four runs in their own processes, one killed) are also
+# `slow`: `make test-all` / `make test-reliability` run them, CI does not (its 90 min).
+pytestmark = pytest.mark.reliability
 
 SMALL = ["dataset.synthetic.users=120", "dataset.synthetic.posts=240", "dataset.synthetic.partitions=2",
          "evaluation.models=[popularity, als, transformer_content, hybrid]", "evaluation.k=[10]",
@@ -71,6 +73,7 @@ def reference(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_local1_and_local2_give_the_same_results(spark, reference, tmp_path):
     other = tmp_path / "wh"
     _run(other, "local[1]")
@@ -100,6 +103,7 @@ def _data_files(table: Path) -> set[str]:
     return {str(p.relative_to(table)) for p in table.rglob("*.parquet") if "_delta_log" not in p.parts}
 
 
+@pytest.mark.slow
 def test_a_kill_mid_write_leaves_committed_tables_and_a_rerun_finishes_the_same(spark, reference, tmp_path):
     deltalake = pytest.importorskip("deltalake")
     root = tmp_path / "wh"

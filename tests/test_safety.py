@@ -111,6 +111,9 @@ def test_an_older_table_gains_new_columns_and_keeps_extra_ones(spark, tmp_path):
     rows = {r.user_id: r for r in df.collect()}
     assert rows["u1"].profile_text == "likes hops" and rows["u1"].nickname == "legacy"
     assert rows["u2"].nickname is None and len(rows) == 2
+    # another dataset's first rows (an empty slice: appended) get null in the extra column too
+    storage.merge(spark.createDataFrame([("e", "u7", "Cy", None, None)], USERS.schema), USERS, scope={"dataset": "e"})
+    assert [(r.user_id, r.nickname) for r in storage.read(spark, USERS, dataset="e").collect()] == [("u7", None)]
 
 
 def test_a_changed_column_type_stops_the_write_naming_it(spark, tmp_path):
