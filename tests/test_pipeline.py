@@ -218,6 +218,7 @@ def test_evaluate_runs_the_ablation_over_seeds(spark, cfg, first_run, tmp_path):
         "ingest", "tokenize", "word2vec", "embed", "graph"]
 
 
+@pytest.mark.slow  # three more evaluate runs (~2.5 min); the splits themselves: test_split
 def test_other_protocols_end_to_end(spark, cfg, first_run):
     """leave_last, time_cut and cold_users through split -> recommend -> evaluate."""
     storage = Storage(cfg.storage.root)
