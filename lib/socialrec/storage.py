@@ -207,13 +207,12 @@ class Storage:
             # Nothing in the slice to match, update or delete: the MERGE would insert every
             # row, so a plain append does it (same rows, one atomic commit) at a fifth of
             # the cost (a first load; each model's first recommendations of a run).
-            # Laid out as the MERGE would have (hash of the keys into the shuffle
-            # partitions, sorted by key within each): the files, and so the order later
-            # stages read rows in (float sums, ALS blocks), do not depend on the source's
-            # partitioning, e.g. on local[1] vs local[2].
-            laid_out = src.repartition(*[F.col(f"`{k}`") for k in keys]).sortWithinPartitions(
-                *[F.col(f"`{k}`") for k in keys])
-            self._append(laid_out, table)
+            # Laid out by key (hash of the keys into the shuffle partitions, sorted by key
+            # within each): the files, and so the order later stages read rows in (float
+            # sums, ALS blocks), do not depend on the source's partitioning, e.g. on
+            # local[1] vs local[2].
+            by_key = [F.col(f"`{k}`") for k in keys]
+            self._append(src.repartition(*by_key).sortWithinPartitions(*by_key), table)
             log.info("merged into %s (empty slice: appended)", self.location(table))
             return
         # Delta rewrites every file holding a row the MERGE condition matches, changed or
