@@ -70,7 +70,7 @@ def world(spark, tmp_path_factory):
                                          for i, t in TITLES.items()], ITEMS.schema), ITEMS)
     storage.merge(spark.createDataFrame([(DS, i, "all-MiniLM-L6-v2", 4, [float(x) for x in v], "h", T0)
                                          for i, v in VECTORS.items()], ITEM_EMBEDDINGS.schema), ITEM_EMBEDDINGS)
-    storage.merge(spark.createDataFrame([(DS, s, d, "follow", 1.0, T0) for s, d in FOLLOWS], EDGES.schema), EDGES)
+    storage.merge(spark.createDataFrame([(DS, s, d, "follow", 1.0, T0, None) for s, d in FOLLOWS], EDGES.schema), EDGES)
     rows = [(DS, "stratified", 42, "train", u, i, 1.0, T0 + timedelta(days=d), 1) for u, i, d in TRAIN]
     rows.append((DS, "stratified", 42, "test", "u1", "i2", 1.0, T0 + timedelta(days=9), 1))
     storage.merge(spark.createDataFrame(rows, SPLITS.schema), SPLITS)

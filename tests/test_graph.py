@@ -181,7 +181,7 @@ def test_graph_stage_writes_node_embeddings_and_profiles(spark, storage):
     t = datetime(2026, 3, 1)
     users = ["a", "b", "c", "d", "e", "lonely"]
     storage.merge(spark.createDataFrame([("d", u, None, None, None) for u in users], USERS.schema), USERS)
-    storage.merge(spark.createDataFrame([("d", s, t_, "follow", float(w), None) for s, t_, w in DIRECTED],
+    storage.merge(spark.createDataFrame([("d", s, t_, "follow", float(w), None, None) for s, t_, w in DIRECTED],
                                         EDGES.schema), EDGES)
     storage.merge(spark.createDataFrame(
         [("d", u, i, "like", 1.0, t, None) for u, i in [("a", "i1"), ("b", "i2"), ("c", "i1"), ("c", "i2"),

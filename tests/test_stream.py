@@ -78,7 +78,7 @@ def world(spark, tmp_path_factory):
     pairs = [(u, i, "like", 2.0, t0 + timedelta(hours=n)) for n, (u, i) in enumerate(
         [(u, i) for u in BEER for i in ("b1", "b2", "b3")] + [(u, i) for u in AI for i in ("a1", "a2", "a3")])]
     storage.merge(_interactions(spark, pairs), INTERACTIONS)
-    storage.merge(spark.createDataFrame([(DS, "u2", "u1", "follow", 1.0, None), (DS, "u5", "u4", "follow", 1.0, None)],
+    storage.merge(spark.createDataFrame([(DS, "u2", "u1", "follow", 1.0, None, None), (DS, "u5", "u4", "follow", 1.0, None, None)],
                                         EDGES.schema), EDGES)
     embed_stage(spark, storage, dataset=DS, emb=EmbedConfig())
     graph_stage(spark, storage, dataset=DS, cfg=GraphConfig(walk_length=4, walks_per_node=2, vector_size=8,

@@ -17,6 +17,10 @@ DETAIL = "detail"
 SRC = "src"
 DST = "dst"
 KIND = "kind"
+# Where an edge derived from interactions came from: one entry per event that made it
+# (its time, its id, and the (user, item) pairs that event reveals); null for edges
+# that exist independently of the interactions (follows, friendships, trust).
+EVIDENCE = "evidence"
 TEXT = "text"
 TITLE = "title"
 TAGS = "tags"

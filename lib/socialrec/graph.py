@@ -74,6 +74,41 @@ def graph_edges(edges: DataFrame, *, directed: bool = False, weighted: bool = Tr
     return out.where(F.col("weight") > 0)
 
 
+def train_edges(edges: DataFrame, train: DataFrame, newest: int | None = None) -> DataFrame:
+    """The edges a model trained on ``train`` (user_id, item_id pairs) may see:
+    (src, dst, kind, weight, ts, intact).
+
+    An edge that exists independently of the interactions (``evidence`` null: follows,
+    friendships, trust) is kept unless it is dated after ``newest`` (the newest train
+    pair, epoch microseconds; an edge formed after the train period must not inform it).
+    An edge derived from interactions keeps only the events of its ``evidence`` that are
+    not dated after ``newest`` and all of whose (user, item) pairs are in ``train``: its
+    weight scaled by the share of events kept, its ``ts`` the latest kept event's; an
+    edge with no event kept is left out. So an edge that exists because of a test pair
+    (A answered B's question, and that answer is what the test holds) is never seen.
+    ``intact``: the edge is seen as stored (all its events kept)."""
+    def dated(col: str):
+        return F.lit(True) if newest is None else F.col(col).isNull() | (F.unix_micros(col) <= F.lit(newest))
+
+    keys = [C.SRC, C.DST, C.KIND, C.WEIGHT]
+    own = (edges.where(F.col(C.EVIDENCE).isNull() & dated(C.TS))
+           .select(*keys, C.TS, F.lit(True).alias("intact")))
+    events = (edges.where(F.col(C.EVIDENCE).isNotNull())
+              .select(*keys, F.size(C.EVIDENCE).alias("_n"), F.posexplode(C.EVIDENCE).alias("_e", "_ev"))
+              .select(*keys, "_n", "_e", F.col(f"_ev.{C.TS}").alias("_ts"), F.explode_outer("_ev.pairs").alias("_p"))
+              .where(dated("_ts"))
+              .select(*keys, "_n", "_e", "_ts", F.col(f"_p.{C.USER}").alias("_pu"), F.col(f"_p.{C.ITEM}").alias("_pi")))
+    known = train.select(F.col(C.USER).alias("_pu"), F.col(C.ITEM).alias("_pi")).distinct().withColumn("_ok", F.lit(1))
+    seen = (events.join(known, ["_pu", "_pi"], "left")
+            .groupBy(*keys, "_n", "_e", "_ts")
+            .agg(F.bool_and(F.col("_pu").isNull() & F.col("_pi").isNull() | F.col("_ok").isNotNull()).alias("_seen"))
+            .where("_seen")
+            .groupBy(*keys, "_n").agg(F.count(F.lit(1)).alias("_kept"), F.max("_ts").alias(C.TS)))
+    derived = seen.select(C.SRC, C.DST, C.KIND, (F.col(C.WEIGHT) * F.col("_kept") / F.col("_n")).alias(C.WEIGHT),
+                          C.TS, (F.col("_kept") == F.col("_n")).alias("intact"))
+    return own.unionByName(derived)
+
+
 class Adjacency:
     """CSR adjacency over sorted node ids: ``indptr``, ``indices`` (sorted within a row),
     ``weights``, the global cumulative weights ``cum`` and sorted edge keys

@@ -340,6 +340,7 @@ def validate(
                 C.KIND: kind,
                 C.WEIGHT: F.coalesce(ew, F.lit(1.0)),
                 C.TS: parse_ts(e_ts_raw),
+                C.EVIDENCE: F.col(C.EVIDENCE) if C.EVIDENCE in ed.columns else F.lit(None),
             },
             dedupe_on=[C.SRC, C.DST, C.KIND],
             persisted=persisted,

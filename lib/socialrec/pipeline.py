@@ -19,6 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from socialrec import columns as C
+from socialrec import graph as G
 from socialrec.config import (
     RUN_ID,
     RUN_ID_RULE,
@@ -252,7 +253,6 @@ def graph_stage(spark: SparkSession, storage: Storage, *, dataset: str, cfg: Gra
     (``history``: e_u from all interactions; ``social``: neighbour-aggregated h_u), both
     in the catalogue-centred space of ``embed_model``'s item embeddings; syncs the
     dataset's ``node_embeddings`` and ``user_profiles`` slices (see socialrec.graph)."""
-    from socialrec import graph as G
     from socialrec.retrieval import catalogue, centre, vectors_frame
 
     edges = storage.read(spark, EDGES, dataset)
@@ -451,24 +451,32 @@ def social_graph(spark, storage, *, dataset: str, train: DataFrame, cfg: GraphCo
     """The social graph a model trained on ``train`` may see, and node vectors for it:
     (graph (src, dst, weight) or None, node vectors (user_id, vector) or None, info).
 
-    Edges dated after the newest train pair are left out (an edge formed after the
-    train period must not inform it; undated edges, such as Last.fm's friendships, are
-    kept). When none is left out, the stored ``node_embeddings`` (the graph stage) are
+    The visible edges are ``socialrec.graph.train_edges``: independent edges not dated
+    after the newest train pair (undated ones, such as Last.fm's friendships, are kept);
+    edges derived from interactions (Stack Exchange's replies) rebuilt from the events
+    whose pairs are all in ``train``, so no edge exists because of a test pair. When
+    every edge is seen as stored, the stored ``node_embeddings`` (the graph stage) are
     used; otherwise node vectors are trained on the visible graph here and not stored."""
-    from socialrec import graph as G
-
     edges = storage.read(spark, EDGES, dataset)
-    visible = known_by(edges, C.TS, newest_pair(train))
-    n_all, n_visible = edges.count(), visible.count()
-    info = {"graph.edges": str(n_all), "graph.visible_edges": str(n_visible)}
-    if n_visible == 0:
+    # Materialised: counted here, then read by the graph (and the walks).
+    visible = G.train_edges(edges, train, newest_pair(train)).localCheckpoint()
+    n_all = edges.count()
+    seen = visible.agg(F.count(F.lit(1)).alias("n"), F.count(F.when(F.col("intact"), 1)).alias("intact")).first()
+    info = {"graph.edges": str(n_all), "graph.visible_edges": str(seen["n"])}
+    if seen["n"] > seen["intact"]:
+        info["graph.thinned_edges"] = str(seen["n"] - seen["intact"])
+    if seen["intact"] < n_all:
+        log.info("social: %s: %d of %d edges hidden from this train part (dated after it, or derived from pairs "
+                 "outside it), %d thinned to the events it holds", dataset, n_all - seen["n"], n_all,
+                 seen["n"] - seen["intact"])
+    if seen["n"] == 0:
         log.warning("social: dataset %s has no edge visible to the train period; the social signal is empty", dataset)
         return None, None, info
     graph = G.graph_edges(visible, directed=cfg.directed, weighted=cfg.weighted).localCheckpoint()
     if not with_nodes:
         return graph, None, info
     stored = storage.read(spark, NODE_EMBEDDINGS, dataset).select(C.USER, "vector")
-    if n_visible == n_all and _has_rows(stored):
+    if seen["intact"] == n_all and _has_rows(stored):
         nodes, info["graph.nodes"] = stored, "stored"
     else:
         nodes = _node_vectors(graph, cfg)
@@ -477,8 +485,6 @@ def social_graph(spark, storage, *, dataset: str, train: DataFrame, cfg: GraphCo
 
 
 def _node_vectors(graph: DataFrame, cfg: GraphConfig) -> DataFrame:
-    from socialrec import graph as G
-
     return G.node_embeddings(graph, walk_length=cfg.walk_length, walks_per_node=cfg.walks_per_node, p=cfg.p,
                              q=cfg.q, seed=cfg.seed, max_edges=cfg.max_edges, engine=cfg.engine,
                              vector_size=cfg.vector_size, window=cfg.window, max_iter=cfg.max_iter,
@@ -541,14 +547,10 @@ def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSCo
     models = {}
     info: dict[str, str] = {}
     graph_cfg = graph_cfg or GraphConfig()
-    graphs: dict = {}  # newest pair -> (graph, nodes, info): both phases share one when they see the same edges
     for name, part, truth, allowed in (("ranker", fit_part, val, val_items), ("serve", train, None, candidates)):
         graph = nodes = None
-        if "social" not in drop:  # the edges visible to this part (none dated after its newest pair)
-            newest = newest_pair(part)
-            if newest not in graphs:
-                graphs[newest] = social_graph(spark, storage, dataset=dataset, train=part, cfg=graph_cfg)
-            graph, nodes, seen_info = graphs[newest]
+        if "social" not in drop:  # the edges visible to this part (see social_graph)
+            graph, nodes, seen_info = social_graph(spark, storage, dataset=dataset, train=part, cfg=graph_cfg)
             info.update({(k if name == "serve" else f"{k}.ranker"): v for k, v in seen_info.items()})
         uvec = ivec = None
         if "als" not in drop:
@@ -654,7 +656,7 @@ def recommend_stage(
         elif model == "als":
             bridge_vecs = _bridge_vectors(spark, storage, dataset=dataset, kinds=als_cfg.bridge,
                                           embed_model=embed_model, w2v_engine=w2v_engine, w2v_variant=content.variant)
-            edges = known_by(storage.read(spark, EDGES, dataset), C.TS, newest)
+            edges = G.train_edges(storage.read(spark, EDGES, dataset), train, newest)
             recs, params, release = _als(spark, storage, dataset=dataset, train=train, cfg=als_cfg, k=k,
                                          depth=depth, run_id=run_id, protocol=protocol, seed=seed, users=users,
                                          bridge_vecs=bridge_vecs,
@@ -768,7 +770,8 @@ def evaluation_segments(spark: SparkSession, storage: Storage, *, dataset: str, 
     * ``cold_items`` — test pairs of items without a train pair;
     * ``light_users`` — test pairs of the ``light_share`` of test users with the fewest
       train pairs (every user at or below that quantile of the train-pair counts);
-    * ``with_friends`` — test pairs of users with an outgoing edge (follow, friend, ...);
+    * ``with_friends`` — test pairs of users with an outgoing edge (follow, friend, ...)
+      that the models trained on ``train`` see;
     * ``light_with_friends`` — both: few train pairs but some friends, where the social
       signal has the most to add."""
     parts = []
@@ -790,8 +793,9 @@ def evaluation_segments(spark: SparkSession, storage: Storage, *, dataset: str, 
                 info["light_users.max_train_pairs"] = str(cut)
         return found["light"]
 
-    def social() -> DataFrame:
-        return storage.read(spark, EDGES, dataset).select(F.col(C.SRC).alias(C.USER)).distinct()
+    def social() -> DataFrame:  # the edges the models saw (see social_graph)
+        edges = G.train_edges(storage.read(spark, EDGES, dataset), train, newest_pair(train))
+        return edges.select(F.col(C.SRC).alias(C.USER)).distinct()
 
     for name in segments:
         if name == "all":

@@ -97,6 +97,16 @@ INTERACTIONS = Table(
     partition_by=(C.DATASET,),
 )
 
+# An edge derived from interactions (Stack Exchange's replied_to: A answered or commented
+# on B's post) lists the events that made it, each with the (user, item) pairs it
+# reveals: a model may see the event only if all of them are in its train part
+# (socialrec.graph.train_edges). Sorted by time, then id.
+EVIDENCE_TYPE = ArrayType(StructType([
+    _f(C.TS, TimestampType()),
+    _f(C.DETAIL, StringType()),
+    _f("pairs", ArrayType(StructType([_f(C.USER, StringType()), _f(C.ITEM, StringType())]))),
+]))
+
 EDGES = Table(
     "edges",
     StructType(
@@ -107,6 +117,7 @@ EDGES = Table(
             _f(C.KIND, StringType(), False),
             _f(C.WEIGHT, DoubleType(), False),
             _f(C.TS, TimestampType()),
+            _f(C.EVIDENCE, EVIDENCE_TYPE),
         ]
     ),
     keys=(C.DATASET, C.SRC, C.DST, C.KIND),

@@ -60,7 +60,8 @@ def read_table(spark: SparkSession, name: str, fs: FileSourceConfig) -> DataFram
         df, error = _load(spark, fs, str(path))
     except (AnalysisException, Py4JJavaError) as exc:
         raise SourceError(f"{what}.path: {path} cannot be read as {fs.format}: {failure_cause(exc)}") from None
-    wanted = [c for c in CANONICAL[name].columns if c != C.DATASET]
+    # evidence: only adapters that derive edges from interactions write it (files' edges stand alone)
+    wanted = [c for c in CANONICAL[name].columns if c not in (C.DATASET, C.EVIDENCE)]
     have = [c for c in df.columns if c != CORRUPT]
     missing_maps = [f"{k} -> {v}" for k, v in fs.columns.items() if v not in have]
     if missing_maps:

@@ -12,7 +12,11 @@ Users XML, parsed by Spark's XML source (``rowTag`` = row, attributes only), one
   types that carry no user (up/down votes and the like).
 * The social graph is derived: A answered or commented on B's post -> a ``replied_to``
   edge A -> B weighted by how often, dated by the latest reply. Replies to oneself come
-  out as self edges and are rejected.
+  out as self edges and are rejected. Each edge lists its ``evidence``: per reply its
+  time, post or comment id and the (user, question) pairs it reveals: the replier's,
+  and for a comment on an answer the answerer's too (the edge says that answer
+  exists). A model sees a reply only if all of its pairs are in its train part
+  (``socialrec.graph.train_edges``), so an edge never tells it a test pair.
 """
 
 from __future__ import annotations
@@ -151,7 +155,7 @@ def stackexchange(spark: SparkSession, path: str | None) -> RawTables:
         return j.select(
             F.col(user_col).alias(C.USER), F.coalesce(F.col("_question"), F.col("PostId")).alias(C.ITEM),
             F.lit(event).alias(C.EVENT), F.col("CreationDate").alias(C.TS), F.col("Id").alias(C.DETAIL),
-            error.alias(ERROR), "_line", C.SOURCE, C.ROW, F.col("_owner"),
+            error.alias(ERROR), "_line", C.SOURCE, C.ROW, F.col("_owner"), F.col("_ptype"),
         )
 
     commented = on_post(comments, "comment", "UserId", F.lit(None).cast("string"))
@@ -162,21 +166,32 @@ def stackexchange(spark: SparkSession, path: str | None) -> RawTables:
                  F.lit(") carries no user: not an interaction")),
     )
     favourites = on_post(votes, "favourite", "UserId", not_fav)
-    interactions = answers.unionByName(commented.drop("_owner")).unionByName(favourites.drop("_owner"))
+    interactions = answers.unionByName(commented.drop("_owner", "_ptype")).unionByName(
+        favourites.drop("_owner", "_ptype"))
 
     # replied_to: answer author -> question owner; comment author -> commented post's owner.
+    # Evidence of a reply: the replier's pair with the question, and for a comment on an
+    # answer the answerer's pair too.
+    def pair(user):
+        return F.struct(user.alias(C.USER), F.col(C.ITEM).alias(C.ITEM))
+
     answer_edges = posts.where((ptype == "2") & F.col("_xml_error").isNull()).alias("a").join(
         post_map.alias("q"), F.col("a.ParentId") == F.col("q._post"), "inner"
-    ).select(F.col("a.OwnerUserId").alias("src"), F.col("q._owner").alias("dst"), F.col("a.CreationDate").alias("ts"))
+    ).select(F.col("a.OwnerUserId").alias("src"), F.col("q._owner").alias("dst"), F.col("a.CreationDate").alias("ts"),
+             F.col("a.Id").alias(C.DETAIL), F.col("a.ParentId").alias(C.ITEM))
+    answer_edges = answer_edges.withColumn("pairs", F.array(pair(F.col("src"))))
     comment_edges = commented.where(F.col(ERROR).isNull()).select(
-        F.col(C.USER).alias("src"), F.col("_owner").alias("dst"), F.col(C.TS).alias("ts"))
+        F.col(C.USER).alias("src"), F.col("_owner").alias("dst"), F.col(C.TS).alias("ts"), C.DETAIL, C.ITEM,
+        F.when(F.col("_ptype") == "2", F.array(pair(F.col(C.USER)), pair(F.col("_owner"))))
+        .otherwise(F.array(pair(F.col(C.USER)))).alias("pairs"))
+    replies = answer_edges.unionByName(comment_edges).where(F.col("src").isNotNull() & F.col("dst").isNotNull())
     edges = (
-        answer_edges.unionByName(comment_edges)
-        .where(F.col("src").isNotNull() & F.col("dst").isNotNull())
-        .groupBy("src", "dst")
-        .agg(F.count(F.lit(1)).cast("string").alias(C.WEIGHT), F.max("ts").alias(C.TS))
+        replies.groupBy("src", "dst")
+        .agg(F.count(F.lit(1)).cast("string").alias(C.WEIGHT), F.max("ts").alias(C.TS),
+             F.array_sort(F.collect_list(F.struct(F.try_to_timestamp("ts").alias(C.TS), C.DETAIL, "pairs")))
+             .alias(C.EVIDENCE))
         .select(
-            C.SRC, C.DST, F.lit("replied_to").alias(C.KIND), C.WEIGHT, C.TS,
+            C.SRC, C.DST, F.lit("replied_to").alias(C.KIND), C.WEIGHT, C.TS, C.EVIDENCE,
             F.lit("Posts.xml+Comments.xml (derived replies)").alias(C.SOURCE),
             F.abs(F.xxhash64("src", "dst")).alias(C.ROW), F.lit(None).cast("string").alias("_line"),
         )
