@@ -594,10 +594,12 @@ def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSCo
                                      attention=graph_cfg.attention, limit=graph_cfg.social_candidates,
                                      recent_days=graph_cfg.recent_days)
         cands = H.candidates(part, cat, als_users=uvec, n_per_source=n_per_source, truth=truth, social=social)
-        # Cached: the ranker reads its training rows many times (LR iterations); the serving
-        # candidates are read once by the ranking, and must not be regenerated per action.
-        cands = cands.cache()
-        release.append(cands)
+        # Cached: the logistic rankers read their training rows many times (LR iterations);
+        # the serving candidates are read once by the ranking, and must not be regenerated
+        # per action. The listwise ranker reads its rows once, to pack them per user.
+        if name == "serve" or cfg.objective != "listwise":
+            cands = cands.cache()
+            release.append(cands)
         models[name] = cands
     release.append(val)
     blend = tuple(f for f in cfg.blend if H.SIGNAL_OF.get(f) not in drop)
