@@ -226,62 +226,65 @@ def _gen_block(block: pd.DataFrame, c: Catalogue, index: dict, pop_score: np.nda
             lists[name] = [found[r] if P[r].any() else empty for r in range(n_users)]
     if social.get("friends") is not None:
         lists["social"] = social["friends_top"]
-    rows = []
+    out: dict[str, list] = {col: [] for col in ("user_id", "item_id", *FEATURES, "similar_to", "label")}
+    sources = {"als": "rr_als", "transformer": "rr_transformer", "w2v": "rr_w2v", "popular": "rr_popular",
+               "social": "rr_social", "graph": "rr_graph", "profile": "rr_profile", "trending": "rr_trending"}
     for r, user in enumerate(block["user_id"]):
-        rr = {}
-        for name, per_user in lists.items():
-            for rank, i in enumerate(per_user[r][0], start=1):
-                rr.setdefault(int(i), {})[name] = 1.0 / rank
-        if not rr:
+        found = [per_user[r][0] for per_user in lists.values()]
+        if not any(len(f) for f in found):
             continue
-        cand = np.array(sorted(rr), dtype=np.int64)
+        cand = np.unique(np.concatenate([np.asarray(f, dtype=np.int64) for f in found]))  # sorted item rows
+        nc = len(cand)
+        for feature in sources.values():
+            out[feature].append(np.zeros(nc))
+        for name, per_user in lists.items():  # reciprocal rank in each source's list (0 when absent)
+            items = np.asarray(per_user[r][0], dtype=np.int64)
+            if len(items):
+                out[sources[name]][-1][np.searchsorted(cand, items)] = 1.0 / np.arange(1, len(items) + 1)
         feats = {}
         for name in ("als", "transformer", "w2v"):
             if name in vectors:
                 P, m = vectors[name]
                 feats[name] = m[cand] @ P[r]
             else:
-                feats[name] = np.zeros(len(cand), np.float32)
-        similar = [None] * len(cand)
+                feats[name] = np.zeros(nc, np.float32)
+        similar = np.full(nc, None, dtype=object)
         idx, _ = hist[r]
         sim_space = "transformer" if "transformer" in vectors else ("w2v" if "w2v" in vectors else None)
         if sim_space and len(idx):
             m = vectors[sim_space][1]
-            best = np.argmax(m[cand] @ m[idx].T, axis=1)
-            similar = [c.ids[idx[b]] for b in best]
+            similar = c.ids[idx[np.argmax(m[cand] @ m[idx].T, axis=1)]]
         truth = set(block["truth"].iloc[r]) if labelled and block["truth"].iloc[r] is not None else set()
-        activity = float(np.log1p(len(idx)))
-        z = {}
         feats["popularity"] = np.log1p(c.popularity[cand])
         for name in ("graph", "profile"):
             if name in social:
                 P, m = social[name]
                 feats[name] = m[cand] @ P[r]
             else:
-                feats[name] = np.zeros(len(cand), np.float32)
+                feats[name] = np.zeros(nc, np.float32)
         friends = social["friends"][r] if social.get("friends") is not None else {}
         feats["social"] = np.log1p(np.array([friends.get(int(i), (0.0, 0.0))[0] for i in cand], dtype=np.float64))
         social_recency = np.log1p(np.array([friends.get(int(i), (0.0, 3650.0))[1] for i in cand], dtype=np.float64))
-        feats["trending"] = np.log1p(c.trend[cand]) if c.trend is not None else np.zeros(len(cand))
-        for name in ("als", "transformer", "w2v", "popularity", "social", "graph", "profile", "trending"):  # relative to
-            # this user's other candidates
-            f = feats[name].astype(np.float64)
+        feats["trending"] = np.log1p(c.trend[cand]) if c.trend is not None else np.zeros(nc)
+        for name in ("als", "transformer", "w2v", "popularity", "social", "graph", "profile", "trending"):
+            f = feats[name].astype(np.float64)  # standardised over this user's candidates
             sd = f.std()
-            z[name] = (f - f.mean()) / sd if sd > 0 else np.zeros(len(f))
-        for j, i in enumerate(cand):
-            src = rr[int(i)]
-            rows.append((user, c.ids[i], float(feats["als"][j]), float(feats["transformer"][j]), float(feats["w2v"][j]),
-                         float(z["als"][j]), float(z["transformer"][j]), float(z["w2v"][j]), float(z["popularity"][j]),
-                         src.get("als", 0.0), src.get("transformer", 0.0), src.get("w2v", 0.0),
-                         src.get("popular", 0.0), float(np.log1p(c.popularity[i])), float(np.log1p(c.recency_days[i])),
-                         float(np.log1p(c.age_days[i])), activity,
-                         float(feats["social"][j]), float(z["social"][j]), src.get("social", 0.0),
-                         float(social_recency[j]), float(feats["graph"][j]), float(z["graph"][j]),
-                         src.get("graph", 0.0), float(feats["profile"][j]), float(z["profile"][j]),
-                         src.get("profile", 0.0), float(feats["trending"][j]), float(z["trending"][j]),
-                         src.get("trending", 0.0), similar[j],
-                         (1.0 if c.ids[i] in truth else 0.0) if labelled else None))
-    return pd.DataFrame(rows, columns=["user_id", "item_id", *FEATURES, "similar_to", "label"])
+            out[f"{name}_z"].append((f - f.mean()) / sd if sd > 0 else np.zeros(nc))
+        for name in ("als", "transformer", "w2v", "popularity", "social", "graph", "profile", "trending"):
+            out[name].append(feats[name].astype(np.float64))
+        out["recency"].append(np.log1p(c.recency_days[cand]))
+        out["age"].append(np.log1p(c.age_days[cand]))
+        out["activity"].append(np.full(nc, float(np.log1p(len(idx)))))
+        out["social_recency"].append(social_recency)
+        out["user_id"].append(np.full(nc, user, dtype=object))
+        out["item_id"].append(c.ids[cand])
+        out["similar_to"].append(similar)
+        out["label"].append(np.array([1.0 if c.ids[i] in truth else 0.0 for i in cand]) if labelled
+                            else np.full(nc, None, dtype=object))
+    columns = ["user_id", "item_id", *FEATURES, "similar_to", "label"]
+    if not out["user_id"]:
+        return pd.DataFrame([], columns=columns)
+    return pd.DataFrame({col: np.concatenate(out[col]) for col in columns})
 
 
 def social_inputs(part: DataFrame, graph: DataFrame, cat: Catalogue, *, nodes: DataFrame | None,
