@@ -459,7 +459,10 @@ def _bridge_vectors(spark, storage, *, dataset, kinds, embed_model, w2v_engine, 
 
 
 def newest_pair(train: DataFrame) -> int | None:
-    """The newest train pair's time in epoch microseconds (time-zone free; one value)."""
+    """The newest train pair's time in epoch microseconds (time-zone free; one value);
+    None for pairs without times."""
+    if C.TS not in train.columns:
+        return None
     return train.agg(F.max(F.unix_micros(C.TS))).first()[0]
 
 
