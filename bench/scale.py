@@ -109,10 +109,10 @@ def run_one(users: int, out: Path, *, models: list[str], driver_memory: str, pos
                 write()
                 with PeakRSS() as mem, JvmHeap(spark) as heap:
                     start = time.perf_counter()
-                    run_stage(spark, c, name.split(":")[0], run_id=run_id)
+                    stage_out = run_stage(spark, c, name.split(":")[0], run_id=run_id)
                     seconds = time.perf_counter() - start
                 result["stages"].append({"stage": name, "seconds": seconds, "peak_gib": _gib(mem.peak),
-                                         "heap_gib": _gib(heap.peak)})
+                                         "heap_gib": _gib(heap.peak), "jobs": sum(stage_out.get("jobs", {}).values())})
                 if name == "ingest":
                     storage = Storage(cfg.storage.root)
                     result["counts"] = {t: storage.read(spark, t).where(F.col(C.DATASET) == cfg.dataset.name).count()
@@ -240,24 +240,26 @@ def table(res: dict) -> list[str]:
         f = res.get("failure")
         return [f"No size completed. {f['users']:,} users: failed in stage `{f['stage']}` — {f['why']}."
                 if f else "No size was run."]
-    head = ("| stage | " + " | ".join(f"{d['users']:,} users: s | heap | RSS" for d in done)
+    head = ("| stage | " + " | ".join(f"{d['users']:,} users: s | jobs | heap | RSS" for d in done)
             + " | time ~ n^b | heap ~ n^b |")
     lines = [
         "Sizes: " + "; ".join(f"{d['users']:,} users, {d['counts']['items']:,} posts, "
                               f"{d['counts']['interactions']:,} interactions, {d['counts']['edges']:,} edges"
                               for d in done),
-        "", head, "|---|" + "---|---|---|" * len(done) + "---|---|"]
+        "", head, "|---|" + "---|---|---|---|" * len(done) + "---|---|"]
     ex = res["exponents"]
     for name in [s["stage"] for s in done[0]["stages"]]:
         cells = []
         for d in done:
             s = next((s for s in d["stages"] if s["stage"] == name), None)
-            cells += [f"{s['seconds']:.1f}", f"{held(s):.2f}", f"{s['peak_gib']:.1f}"] if s else ["-", "-", "-"]
+            cells += ([f"{s['seconds']:.1f}", str(s.get("jobs", "-")), f"{held(s):.2f}", f"{s['peak_gib']:.1f}"]
+                      if s else ["-", "-", "-", "-"])
         e = ex.get(name, {})
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {_e(e.get('time'))} | {_e(e.get('memory'))} |")
     cells = []
     for d in done:
-        cells += [f"{d['wall_s']:.1f}", f"{max(held(s) for s in d['stages']):.2f}", f"{d['tree_peak_gib']:.1f}"]
+        cells += [f"{d['wall_s']:.1f}", str(sum(s.get("jobs", 0) for s in d["stages"])),
+                  f"{max(held(s) for s in d['stages']):.2f}", f"{d['tree_peak_gib']:.1f}"]
     e = ex.get("total", {})
     lines.append("| **whole pipeline** (process wall time, peaks) | " + " | ".join(cells)
                  + f" | {_e(e.get('time'))} | {_e(e.get('memory'))} |")

@@ -57,8 +57,8 @@ def _size(users, factor, peak, heap=None):
               ("recommend:popularity", 1.0 * factor)]
     return {"users": users, "wall_s": 20.0 * factor, "tree_peak_gib": peak,
             "counts": {"users": users, "items": users, "interactions": 40 * users, "edges": 12 * users},
-            "stages": [{"stage": name, "seconds": sec, "peak_gib": peak, **({"heap_gib": heap} if heap else {})}
-                       for name, sec in stages]}
+            "stages": [{"stage": name, "seconds": sec, "peak_gib": peak, "jobs": 3 * factor,
+                        **({"heap_gib": heap} if heap else {})} for name, sec in stages]}
 
 
 def test_scale_exponents_and_table():
@@ -81,7 +81,8 @@ def test_scale_exponents_and_table():
     lines = table({"sizes": done, "exponents": ex, "failure": failure, "skipped": []})
     assert "Fastest-growing time: `recommend:als` (time ~ n^2.00)." in lines
     assert lines[0].startswith("Sizes: 1,000 users, 1,000 posts, 40,000 interactions, 12,000 edges")
-    assert "| recommend:als | 5.0 | 2.00 | 2.0 | 20.0 | 2.00 | 2.0 | 80.0 | 2.00 | 2.0 | 2.00 | 0.00 |" in lines
+    assert "| recommend:als | 5.0 | 3 | 2.00 | 2.0 | 20.0 | 6 | 2.00 | 2.0 | 80.0 | 12 | 2.00 | 2.0 | 2.00 | 0.00 |" in lines
+    assert lines[-4].startswith("| **whole pipeline** (process wall time, peaks) | 20.0 | 12 | 2.00 | 2.0 | 40.0 | 24 |")
     assert lines[-2] == ("Largest size that completed: 4,000 users. Next size, 8,000 users: failed in stage "
                          "`recommend:als` — JVM out of memory (java.lang.OutOfMemoryError).")
 

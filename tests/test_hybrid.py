@@ -4,11 +4,13 @@ learning the signal that predicts the label, and explanations naming it."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from datetime import datetime
 
 import numpy as np
 import pytest
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from socialrec.hybrid import (
@@ -116,6 +118,45 @@ def test_listwise_ranker_adds_the_signal_that_finds_the_held_out_items(spark):
     truth = spark.createDataFrame([(f"u{u}", "i4") for u in range(12)], "user_id string, item_id string")
     weights, best = coordinate_ascent(cands, truth, k=2, features=("als_z", "transformer_z"), rounds=1)
     assert weights["als_z"] == 1.0 and weights["transformer_z"] > 0.5 and best == pytest.approx(1.0)
+
+
+def test_listwise_trials_equal_ranking_metrics_over_the_ranked_lists(spark):
+    """The search scores all steps of a feature in one pass; each trial's nDCG@k must be
+    the metric of rank_with's top k (ties by item id, features with few distinct values
+    so that ties happen), users of the truth without candidates counting 0."""
+    from socialrec.hybrid import _pack_lists, trial_ndcg
+    from socialrec.metrics import ranking_metrics
+
+    rng = np.random.default_rng(3)
+    rows, truth = [], []
+    for u in range(40):
+        for j in range(int(rng.integers(3, 15))):
+            feats = dict.fromkeys(FEATURES, 0.0)
+            feats.update(als_z=float(rng.integers(-2, 3)), transformer_z=float(rng.integers(-1, 2)),
+                         social_z=float(rng.normal()))
+            rows.append((f"u{u}", f"i{j:02d}" if j % 2 else f"j{j}", *[feats[f] for f in FEATURES], None, None))
+            if rng.random() < 0.2:
+                truth.append((f"u{u}", rows[-1][1]))
+        truth.append((f"u{u}", "never-a-candidate"))
+    truth += [("nobody", "i01"), ("nobody", "i03")]  # a truth user without candidates
+    cands = spark.createDataFrame(rows, "user_id string, item_id string, " + ", ".join(f"{f} double" for f in FEATURES)
+                                  + ", similar_to string, label double")
+    truth = spark.createDataFrame(truth, "user_id string, item_id string")
+    used = ("als_z", "transformer_z", "social_z")
+    trials = [{"als_z": 1.0}, {"als_z": 1.0, "transformer_z": 0.5}, {"als_z": 0.25, "transformer_z": 1.0},
+              {"transformer_z": 1.0, "social_z": -0.1}, {"als_z": 1.0, "transformer_z": 2.0, "social_z": 0.5}]
+    packed = _pack_lists(cands, truth, used)
+    # The reference in one metrics job: each trial's lists and truth under users "<trial>|<user>".
+    tagged = lambda df, t: df.withColumn("user_id", F.concat(F.lit(f"{t}|"), "user_id"))  # noqa: E731
+    recs = [tagged(rank_with(w, cands, 10).select("user_id", "item_id", "rank"), t) for t, w in enumerate(trials)]
+    ref_truth = [tagged(truth, t).withColumn("trial", F.lit(t)) for t in range(len(trials))]
+    ref = ranking_metrics(functools.reduce(DataFrame.unionByName, recs), functools.reduce(DataFrame.unionByName, ref_truth),
+                          k=[1, 3, 10], metrics=["ndcg"], by=["trial"]).collect()
+    for k in (1, 3, 10):
+        got = trial_ndcg(packed, trials, used, k=k, n_users=41)
+        want = [next(r.value for r in ref if r.trial == t and r.k == k) for t in range(len(trials))]
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+        assert len(set(np.round(got, 9))) > 2  # the trials rank differently
 
 
 def test_cold_candidates_and_a_left_out_signal(spark, tiny):

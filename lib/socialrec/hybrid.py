@@ -226,62 +226,65 @@ def _gen_block(block: pd.DataFrame, c: Catalogue, index: dict, pop_score: np.nda
             lists[name] = [found[r] if P[r].any() else empty for r in range(n_users)]
     if social.get("friends") is not None:
         lists["social"] = social["friends_top"]
-    rows = []
+    out: dict[str, list] = {col: [] for col in ("user_id", "item_id", *FEATURES, "similar_to", "label")}
+    sources = {"als": "rr_als", "transformer": "rr_transformer", "w2v": "rr_w2v", "popular": "rr_popular",
+               "social": "rr_social", "graph": "rr_graph", "profile": "rr_profile", "trending": "rr_trending"}
     for r, user in enumerate(block["user_id"]):
-        rr = {}
-        for name, per_user in lists.items():
-            for rank, i in enumerate(per_user[r][0], start=1):
-                rr.setdefault(int(i), {})[name] = 1.0 / rank
-        if not rr:
+        found = [per_user[r][0] for per_user in lists.values()]
+        if not any(len(f) for f in found):
             continue
-        cand = np.array(sorted(rr), dtype=np.int64)
+        cand = np.unique(np.concatenate([np.asarray(f, dtype=np.int64) for f in found]))  # sorted item rows
+        nc = len(cand)
+        for feature in sources.values():
+            out[feature].append(np.zeros(nc))
+        for name, per_user in lists.items():  # reciprocal rank in each source's list (0 when absent)
+            items = np.asarray(per_user[r][0], dtype=np.int64)
+            if len(items):
+                out[sources[name]][-1][np.searchsorted(cand, items)] = 1.0 / np.arange(1, len(items) + 1)
         feats = {}
         for name in ("als", "transformer", "w2v"):
             if name in vectors:
                 P, m = vectors[name]
                 feats[name] = m[cand] @ P[r]
             else:
-                feats[name] = np.zeros(len(cand), np.float32)
-        similar = [None] * len(cand)
+                feats[name] = np.zeros(nc, np.float32)
+        similar = np.full(nc, None, dtype=object)
         idx, _ = hist[r]
         sim_space = "transformer" if "transformer" in vectors else ("w2v" if "w2v" in vectors else None)
         if sim_space and len(idx):
             m = vectors[sim_space][1]
-            best = np.argmax(m[cand] @ m[idx].T, axis=1)
-            similar = [c.ids[idx[b]] for b in best]
+            similar = c.ids[idx[np.argmax(m[cand] @ m[idx].T, axis=1)]]
         truth = set(block["truth"].iloc[r]) if labelled and block["truth"].iloc[r] is not None else set()
-        activity = float(np.log1p(len(idx)))
-        z = {}
         feats["popularity"] = np.log1p(c.popularity[cand])
         for name in ("graph", "profile"):
             if name in social:
                 P, m = social[name]
                 feats[name] = m[cand] @ P[r]
             else:
-                feats[name] = np.zeros(len(cand), np.float32)
+                feats[name] = np.zeros(nc, np.float32)
         friends = social["friends"][r] if social.get("friends") is not None else {}
         feats["social"] = np.log1p(np.array([friends.get(int(i), (0.0, 0.0))[0] for i in cand], dtype=np.float64))
         social_recency = np.log1p(np.array([friends.get(int(i), (0.0, 3650.0))[1] for i in cand], dtype=np.float64))
-        feats["trending"] = np.log1p(c.trend[cand]) if c.trend is not None else np.zeros(len(cand))
-        for name in ("als", "transformer", "w2v", "popularity", "social", "graph", "profile", "trending"):  # relative to
-            # this user's other candidates
-            f = feats[name].astype(np.float64)
+        feats["trending"] = np.log1p(c.trend[cand]) if c.trend is not None else np.zeros(nc)
+        for name in ("als", "transformer", "w2v", "popularity", "social", "graph", "profile", "trending"):
+            f = feats[name].astype(np.float64)  # standardised over this user's candidates
             sd = f.std()
-            z[name] = (f - f.mean()) / sd if sd > 0 else np.zeros(len(f))
-        for j, i in enumerate(cand):
-            src = rr[int(i)]
-            rows.append((user, c.ids[i], float(feats["als"][j]), float(feats["transformer"][j]), float(feats["w2v"][j]),
-                         float(z["als"][j]), float(z["transformer"][j]), float(z["w2v"][j]), float(z["popularity"][j]),
-                         src.get("als", 0.0), src.get("transformer", 0.0), src.get("w2v", 0.0),
-                         src.get("popular", 0.0), float(np.log1p(c.popularity[i])), float(np.log1p(c.recency_days[i])),
-                         float(np.log1p(c.age_days[i])), activity,
-                         float(feats["social"][j]), float(z["social"][j]), src.get("social", 0.0),
-                         float(social_recency[j]), float(feats["graph"][j]), float(z["graph"][j]),
-                         src.get("graph", 0.0), float(feats["profile"][j]), float(z["profile"][j]),
-                         src.get("profile", 0.0), float(feats["trending"][j]), float(z["trending"][j]),
-                         src.get("trending", 0.0), similar[j],
-                         (1.0 if c.ids[i] in truth else 0.0) if labelled else None))
-    return pd.DataFrame(rows, columns=["user_id", "item_id", *FEATURES, "similar_to", "label"])
+            out[f"{name}_z"].append((f - f.mean()) / sd if sd > 0 else np.zeros(nc))
+        for name in ("als", "transformer", "w2v", "popularity", "social", "graph", "profile", "trending"):
+            out[name].append(feats[name].astype(np.float64))
+        out["recency"].append(np.log1p(c.recency_days[cand]))
+        out["age"].append(np.log1p(c.age_days[cand]))
+        out["activity"].append(np.full(nc, float(np.log1p(len(idx)))))
+        out["social_recency"].append(social_recency)
+        out["user_id"].append(np.full(nc, user, dtype=object))
+        out["item_id"].append(c.ids[cand])
+        out["similar_to"].append(similar)
+        out["label"].append(np.array([1.0 if c.ids[i] in truth else 0.0 for i in cand]) if labelled
+                            else np.full(nc, None, dtype=object))
+    columns = ["user_id", "item_id", *FEATURES, "similar_to", "label"]
+    if not out["user_id"]:
+        return pd.DataFrame([], columns=columns)
+    return pd.DataFrame({col: np.concatenate(out[col]) for col in columns})
 
 
 def social_inputs(part: DataFrame, graph: DataFrame, cat: Catalogue, *, nodes: DataFrame | None,
@@ -420,40 +423,86 @@ def coordinate_ascent(cands: DataFrame, truth: DataFrame, *, k: int, start: str 
     Starts from ``start`` alone (weight 1), then, feature by feature, tries each step
     added to its weight and keeps a change only if validation nDCG rises by more than
     ``min_gain`` (a noise floor: smaller gains on one validation split do not carry to
-    test); ``rounds`` passes. Returns (weights over FEATURES, validation nDCG@k)."""
-    from socialrec.metrics import ranking_metrics
+    test); ``rounds`` passes. Returns (weights over FEATURES, validation nDCG@k).
 
-    def ndcg(weights: dict) -> float:
-        recs = _top(cands, weights, k)
-        return float(ranking_metrics(recs, truth, k=[k], metrics=["ndcg"]).first()["value"])
+    How it runs: the candidates are packed once into one row per validation user (the
+    searched features and relevance as arrays, in item-id order) and cached; the steps
+    of one feature are then scored together in one ``mapInPandas`` pass (``trial_ndcg``),
+    one Spark job per feature instead of one per step. Each trial's nDCG@k equals
+    ``ranking_metrics`` over ``rank_with``'s top k (score desc, then item id)."""
+    used = tuple(f for f in FEATURES if f in set(features) | {start})
+    packed = _pack_lists(cands, truth, used).cache()  # read once per feature searched
+    try:
+        n_users = truth.select("user_id").distinct().count()
 
-    w = {f: 0.0 for f in FEATURES}
-    w[start] = 1.0
-    best = ndcg(w)
-    log.info("hybrid ranker: %s alone -> validation nDCG@%d %.4f", start, k, best)
-    for _ in range(rounds):
-        improved = False
-        for f in features:
-            if f == start:
-                continue
-            trials = [(ndcg({**w, f: round(w[f] + d, 4)}), d) for d in steps]
-            score, d = max(trials, key=lambda t: (t[0], -abs(t[1])))
-            if score > best + min_gain:
-                w[f], best, improved = round(w[f] + d, 4), score, True
-                log.info("hybrid ranker: %s -> %+.2f: validation nDCG@%d %.4f", f, w[f], k, best)
-        if not improved:
-            break
-    return w, best
+        def ndcg(trials: list[dict]) -> list[float]:
+            return trial_ndcg(packed, trials, used, k=k, n_users=n_users)
+
+        w = {f: 0.0 for f in FEATURES}
+        w[start] = 1.0
+        best = ndcg([w])[0]
+        log.info("hybrid ranker: %s alone -> validation nDCG@%d %.4f", start, k, best)
+        for _ in range(rounds):
+            improved = False
+            for f in features:
+                if f == start:
+                    continue
+                scores = ndcg([{**w, f: round(w[f] + d, 4)} for d in steps])
+                score, d = max(zip(scores, steps), key=lambda t: (t[0], -abs(t[1])))
+                if score > best + min_gain:
+                    w[f], best, improved = round(w[f] + d, 4), score, True
+                    log.info("hybrid ranker: %s -> %+.2f: validation nDCG@%d %.4f", f, w[f], k, best)
+            if not improved:
+                break
+        return w, best
+    finally:
+        packed.unpersist()
+
+
+def _pack_lists(cands: DataFrame, truth: DataFrame, features: tuple[str, ...]) -> DataFrame:
+    """One row per user with a ``truth`` pair and a candidate: ``n_rel`` (the user's
+    distinct truth items, candidates or not), then the candidates in item-id order as
+    arrays: ``rel`` (1.0 where the pair is in truth) and one per feature."""
+    rel = truth.select("user_id", "item_id").distinct()
+    n_rel = rel.groupBy("user_id").agg(F.count(F.lit(1)).alias("n_rel"))
+    rows = (cands.select("user_id", "item_id", *features)
+            .join(rel.withColumn("_rel", F.lit(1.0)), ["user_id", "item_id"], "left")
+            .select("user_id", F.struct("item_id", F.coalesce("_rel", F.lit(0.0)).alias("rel"), *features).alias("_c")))
+    lists = rows.groupBy("user_id").agg(F.sort_array(F.collect_list("_c")).alias("_c"))
+    return lists.join(n_rel, "user_id").select(
+        F.col("n_rel").cast("int"), F.col("_c.rel").alias("rel"), *[F.col(f"_c.{f}").alias(f) for f in features])
+
+
+def trial_ndcg(packed: DataFrame, trials: list[dict], features: tuple[str, ...], *, k: int,
+               n_users: int) -> list[float]:
+    """Mean nDCG@k over ``n_users`` truth users of the top k that each weight dict of
+    ``trials`` ranks (score = sum of weight x feature, added in FEATURES order as
+    ``rank_with`` does; ties by item id), from ``_pack_lists`` rows: one Spark job for all
+    trials; users without candidates score 0."""
+    W = np.array([[float(t.get(f, 0.0)) for f in features] for t in trials], dtype=np.float64)
+    disc = 1.0 / np.log2(np.arange(2, k + 2, dtype=np.float64))
+
+    def score(batches):
+        total = np.zeros(len(W))
+        for pdf in batches:
+            for n_rel, rel, *cols in zip(pdf["n_rel"], pdf["rel"], *(pdf[f] for f in features)):
+                hit = np.asarray(rel, dtype=np.float64) > 0
+                X = [np.asarray(c, dtype=np.float64) for c in cols]
+                idcg = disc[:min(int(n_rel), k)].sum()
+                for t, wt in enumerate(W):
+                    s = np.zeros(len(hit))
+                    for j in np.flatnonzero(wt):
+                        s = s + wt[j] * X[j]
+                    top = np.argsort(-s, kind="stable")[:k]  # desc; ties keep item-id order; null last
+                    total[t] += disc[:len(top)][hit[top]].sum() / idcg
+        yield pd.DataFrame({"trial": np.arange(len(W), dtype=np.int32), "dcg": total})
+
+    sums = dict(packed.mapInPandas(score, "trial int, dcg double").groupBy("trial").agg(F.sum("dcg")).collect())
+    return [float(sums.get(t, 0.0)) / n_users if n_users else 0.0 for t in range(len(W))]
 
 
 def _score(weights: dict):
     return sum((F.lit(float(v)) * F.col(f) for f, v in weights.items() if v), F.lit(0.0))
-
-
-def _top(cands: DataFrame, weights: dict, k: int) -> DataFrame:
-    w = Window.partitionBy("user_id").orderBy(F.desc("_s"), F.asc("item_id"))
-    return (cands.withColumn("_s", _score(weights)).withColumn("rank", F.row_number().over(w))
-            .where(F.col("rank") <= k).select("user_id", "item_id", "rank"))
 
 
 EXPLAIN = {

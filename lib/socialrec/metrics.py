@@ -208,18 +208,21 @@ def beyond_accuracy(
                 .where(F.col("_v").isNotNull()).withColumn("_norm", norm).where(F.col("_norm") > 0))
         # For unit vectors u, sum_{i<j} cos(u_i, u_j) = (|S|^2 - n) / 2 with S their sum, so
         # the mean pairwise cosine of a list needs only the per-user sums S at each k
-        # (n * dim work per user, not n^2 / 2 * dim over the pairs). Each element is
-        # divided by its vector's norm after the explode: a norm referenced inside a
-        # transform() lambda is inlined by the optimizer and recomputed per element.
-        lists = top.join(vecs, col_item, "inner")
-        dims = lists.select(col_user, "_r", "_norm", F.posexplode("_v").alias("_d", "_x"))
-        unit_x = F.col("_x") / F.col("_norm")
-        sums = dims.groupBy(col_user, "_d").agg(*[F.sum(F.when(F.col("_r") <= kk, unit_x)).alias(f"_s{kk}")
-                                                 for kk in ks])
-        sq = sums.groupBy(col_user).agg(*[F.sum(F.col(f"_s{kk}") * F.col(f"_s{kk}")).alias(f"_q{kk}") for kk in ks])
-        n = lists.groupBy(col_user).agg(*[F.sum(F.when(F.col("_r") <= kk, 1).otherwise(0)).alias(f"_c{kk}")
-                                          for kk in ks])
-        div = n.join(sq, col_user, "left").select(col_user, *[
+        # (n * dim work per user, not n^2 / 2 * dim over the pairs): Spark ML's weighted
+        # vector sum per user, weight 1 within k, no row per dimension.
+        from pyspark.ml.functions import array_to_vector, vector_to_array
+        from pyspark.ml.stat import Summarizer
+
+        lists = top.join(vecs.select(col_item, array_to_vector("_v").alias("_x"), "_norm"), col_item, "inner")
+        within = {kk: F.col("_r") <= kk for kk in ks}
+        sums = lists.groupBy(col_user).agg(  # weight 1/norm: the sum of the unit vectors
+            *[Summarizer.sum(F.col("_x"), F.when(within[kk], 1.0 / F.col("_norm")).otherwise(0.0)).alias(f"_s{kk}")
+              for kk in ks],
+            *[F.sum(F.when(within[kk], 1).otherwise(0)).alias(f"_c{kk}") for kk in ks])
+        n = sums.select(col_user, *[F.col(f"_c{kk}") for kk in ks], *[
+            F.aggregate(vector_to_array(F.col(f"_s{kk}")), F.lit(0.0), lambda acc, x: acc + x * x).alias(f"_q{kk}")
+            for kk in ks])
+        div = n.select(col_user, *[
             F.when(F.col(f"_c{kk}") >= 2, 1.0 - (F.col(f"_q{kk}") - F.col(f"_c{kk}"))
                    / (F.col(f"_c{kk}") * (F.col(f"_c{kk}") - 1))).alias(f"_div{kk}") for kk in ks])
         per_user = per_user.join(div, col_user, "left")

@@ -358,8 +358,34 @@ def _als_params(cfg: ALSConfig, chosen: dict | None = None):
                      alpha=float(chosen.get("als.alpha", cfg.alpha)), max_iter=int(chosen.get("als.max_iter", cfg.max_iter)))
 
 
+class ALSFits:
+    """ALS factors fitted once per (training part, parameters) and shared by the models
+    of one recommend stage: ``als`` and every hybrid variant fit the same parts with the
+    same values (the hybrid's serving fit is ALS's final fit; its ranker's fit is the same
+    for ``hybrid``, ``hybrid-social`` and ``hybrid-no-*``). ``release`` unpersists them."""
+
+    def __init__(self) -> None:
+        self._fits: dict = {}
+
+    def get(self, part_key: tuple, part: DataFrame, users_map, items_map, params, cfg: ALSConfig):
+        from socialrec import als as A
+
+        key = (part_key, params, cfg.confidence, cfg.log_epsilon, cfg.seed)
+        if key not in self._fits:
+            self._fits[key] = A.fit_factors(part, users_map, items_map, params, confidence=cfg.confidence,
+                                            log_epsilon=cfg.log_epsilon, seed=cfg.seed)
+        else:
+            log.info("als: reusing the factors fitted on %s with %s", part_key[0], params.label())
+        return self._fits[key]
+
+    def release(self) -> None:
+        for uvec, ivec in self._fits.values():
+            uvec.unpersist(), ivec.unpersist()
+        self._fits.clear()
+
+
 def _als(spark, storage, *, dataset, train, cfg: ALSConfig, k, run_id, protocol, seed=None, depth=None, users=None,
-         bridge_vecs=None, own=None, edges=None, candidates=None):
+         bridge_vecs=None, own=None, edges=None, candidates=None, fits: ALSFits):
     """ALS recommendations, tuned on a validation split of train when configured; the
     validation scores go to ``metrics`` (split ``<protocol>-validation``, one segment per
     grid point) and the chosen values are returned for ``runs.params``. Items without
@@ -382,9 +408,8 @@ def _als(spark, storage, *, dataset, train, cfg: ALSConfig, k, run_id, protocol,
         scope = {C.RUN_ID: run_id, C.SPLIT: split_name, C.MODEL: "als"} | ({C.SEED: seed} if seed is not None else {})
         storage.merge(spark.createDataFrame(rows, METRICS.schema), METRICS, scope=scope)
         log.info("als: chose %s (validation nDCG@%d %.4f)", chosen.label(), k, scores[0][1])
-    uvec, ivec = A.fit_factors(train, users_map, items_map, chosen, confidence=cfg.confidence,
-                               log_epsilon=cfg.log_epsilon, seed=cfg.seed)
-    release = [uvec, ivec, users_map, items_map]
+    uvec, ivec = fits.get(("train",), train, users_map, items_map, chosen, cfg)
+    release = [users_map, items_map]
     params = {"als.rank": str(chosen.rank), "als.reg": f"{chosen.reg:g}", "als.alpha": f"{chosen.alpha:g}",
               "als.max_iter": str(chosen.max_iter), "als.tuned": str(len(points) > 1).lower()}
     items_all, users_all = ivec, uvec
@@ -434,7 +459,10 @@ def _bridge_vectors(spark, storage, *, dataset, kinds, embed_model, w2v_engine, 
 
 
 def newest_pair(train: DataFrame) -> int | None:
-    """The newest train pair's time in epoch microseconds (time-zone free; one value)."""
+    """The newest train pair's time in epoch microseconds (time-zone free; one value);
+    None for pairs without times."""
+    if C.TS not in train.columns:
+        return None
     return train.agg(F.max(F.unix_micros(C.TS))).first()[0]
 
 
@@ -492,8 +520,8 @@ def _node_vectors(graph: DataFrame, cfg: GraphConfig) -> DataFrame:
 
 
 def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSConfig, als_params, k,
-            w2v_engine, w2v_variant, embed_model, depth=None, drop=frozenset(), candidates=None, cold_share=None,
-            graph_cfg: GraphConfig | None = None, protocol: str | None = None, cold_history: int = 2):
+            w2v_engine, w2v_variant, embed_model, fits: ALSFits, depth=None, drop=frozenset(), candidates=None,
+            cold_share=None, graph_cfg: GraphConfig | None = None, protocol: str | None = None, cold_history: int = 2):
     """Hybrid recommendations: ranker trained on a validation split of train, then applied
     to candidates from components refitted on all of train (see socialrec.hybrid).
 
@@ -542,7 +570,10 @@ def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSCo
         fit_part, val = cold_items_split(train, cold_share, cfg.seed + 1)
         val_items = [r[0] for r in val.select(C.ITEM).distinct().collect()]  # bounded by the catalogue
         n_per_source = max(cfg.candidates, depth or k)  # the whole list AUC reads, from every source
-    val = val.cache()  # the ranker's truth, read once per trial
+    # The ranker's fitting part, as a key for the shared ALS fits: what the split above depends on.
+    part_key = ("ranker", protocol if candidates is None else "cold_items", cfg.val_ratio, cfg.seed, cold_share,
+                cold_history)
+    val = val.cache()  # the ranker's truth, read when its lists are packed
     release = []
     models = {}
     info: dict[str, str] = {}
@@ -554,9 +585,8 @@ def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSCo
             info.update({(k if name == "serve" else f"{k}.ranker"): v for k, v in seen_info.items()})
         uvec = ivec = None
         if "als" not in drop:
-            uvec, ivec = A.fit_factors(part, users_map, items_map, als_params, confidence=als_cfg.confidence,
-                                       log_epsilon=als_cfg.log_epsilon, seed=als_cfg.seed)
-            release += [uvec, ivec]
+            uvec, ivec = fits.get(part_key if name == "ranker" else ("train",), part, users_map, items_map,
+                                  als_params, als_cfg)
             if bridge_vecs is not None:
                 ivec, _ = A.bridge(ivec, bridge_vecs, reg=als_cfg.bridge_reg)
         cat = H.build_catalogue(part, items, als_items=ivec, content=content, allowed=allowed,
@@ -567,10 +597,12 @@ def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSCo
                                      attention=graph_cfg.attention, limit=graph_cfg.social_candidates,
                                      recent_days=graph_cfg.recent_days)
         cands = H.candidates(part, cat, als_users=uvec, n_per_source=n_per_source, truth=truth, social=social)
-        # Cached: the ranker reads its training rows many times (LR iterations); the serving
-        # candidates are read once by the ranking, and must not be regenerated per action.
-        cands = cands.cache()
-        release.append(cands)
+        # Cached: the logistic rankers read their training rows many times (LR iterations);
+        # the serving candidates are read once by the ranking, and must not be regenerated
+        # per action. The listwise ranker reads its rows once, to pack them per user.
+        if name == "serve" or cfg.objective != "listwise":
+            cands = cands.cache()
+            release.append(cands)
         models[name] = cands
     release.append(val)
     blend = tuple(f for f in cfg.blend if H.SIGNAL_OF.get(f) not in drop)
@@ -639,82 +671,87 @@ def recommend_stage(
         log.info("recommend: cold_items: ranking %d cold items, %d per user", len(cold_items), depth)
     counts = {}
     chosen_als = None  # the hybrid reuses the values ALS was tuned to in this stage
-    for model in models:
-        release = []
-        if model == "popularity":
-            cand_df = None if cold_items is None else test.select(C.ITEM)
-            recs = recommend_popular(train, users, depth, candidates=cand_df, tie_seed=seed)
-            recs = recs.withColumn("components", F.create_map(F.lit("popularity"), F.col(C.SCORE)))
-        elif model == "w2v_content":
-            vecs = _stored_vectors(spark, storage, dataset=dataset, kind="w2v", embed_model=embed_model,
-                                   w2v_engine=w2v_engine, w2v_variant=content.variant)
-            if vecs.limit(1).count() == 0:
-                raise RuntimeError(f"w2v_content: no {content.variant} item vectors from the {w2v_engine} engine for "
-                                   f"dataset {dataset!r}; run `socialrec word2vec` first")
-            recs = recommend_by_content(train, vecs, **by_content)
-            recs = recs.withColumn("components", F.create_map(F.lit("w2v_cosine"), F.col(C.SCORE)))
-        elif model == "als":
-            bridge_vecs = _bridge_vectors(spark, storage, dataset=dataset, kinds=als_cfg.bridge,
-                                          embed_model=embed_model, w2v_engine=w2v_engine, w2v_variant=content.variant)
-            edges = G.train_edges(storage.read(spark, EDGES, dataset), train, newest)
-            recs, params, release = _als(spark, storage, dataset=dataset, train=train, cfg=als_cfg, k=k,
-                                         depth=depth, run_id=run_id, protocol=protocol, seed=seed, users=users,
-                                         bridge_vecs=bridge_vecs,
-                                         own=own if has_own else None,
-                                         edges=edges if edges.limit(1).count() else None, candidates=cold_items)
-            recs = recs.withColumn("components", F.create_map(F.lit("als"), F.col(C.SCORE)))
-            chosen_als = _als_params(als_cfg, params)
-            if chosen_params is not None:
-                chosen_params.update(params)
-        elif model == "social":
-            g, _, _ = social_graph(spark, storage, dataset=dataset, train=train, cfg=graph or GraphConfig(),
-                                   with_nodes=False)
-            if g is None:
-                raise RuntimeError(f"social: dataset {dataset!r} has no edges visible to the train period")
-            from socialrec.graph import recommend_social
+    fits = ALSFits()  # each part fitted once per parameters, shared by als and the hybrids
+    try:
+        for model in models:
+            release = []
+            if model == "popularity":
+                cand_df = None if cold_items is None else test.select(C.ITEM)
+                recs = recommend_popular(train, users, depth, candidates=cand_df, tie_seed=seed)
+                recs = recs.withColumn("components", F.create_map(F.lit("popularity"), F.col(C.SCORE)))
+            elif model == "w2v_content":
+                vecs = _stored_vectors(spark, storage, dataset=dataset, kind="w2v", embed_model=embed_model,
+                                       w2v_engine=w2v_engine, w2v_variant=content.variant)
+                if vecs.limit(1).count() == 0:
+                    raise RuntimeError(f"w2v_content: no {content.variant} item vectors from the {w2v_engine} engine for "
+                                       f"dataset {dataset!r}; run `socialrec word2vec` first")
+                recs = recommend_by_content(train, vecs, **by_content)
+                recs = recs.withColumn("components", F.create_map(F.lit("w2v_cosine"), F.col(C.SCORE)))
+            elif model == "als":
+                bridge_vecs = _bridge_vectors(spark, storage, dataset=dataset, kinds=als_cfg.bridge,
+                                              embed_model=embed_model, w2v_engine=w2v_engine, w2v_variant=content.variant)
+                edges = G.train_edges(storage.read(spark, EDGES, dataset), train, newest)
+                recs, params, release = _als(spark, storage, dataset=dataset, train=train, cfg=als_cfg, k=k,
+                                             depth=depth, run_id=run_id, protocol=protocol, seed=seed, users=users,
+                                             bridge_vecs=bridge_vecs,
+                                             own=own if has_own else None,
+                                             edges=edges if edges.limit(1).count() else None, candidates=cold_items,
+                                         fits=fits)
+                recs = recs.withColumn("components", F.create_map(F.lit("als"), F.col(C.SCORE)))
+                chosen_als = _als_params(als_cfg, params)
+                if chosen_params is not None:
+                    chosen_params.update(params)
+            elif model == "social":
+                g, _, _ = social_graph(spark, storage, dataset=dataset, train=train, cfg=graph or GraphConfig(),
+                                       with_nodes=False)
+                if g is None:
+                    raise RuntimeError(f"social: dataset {dataset!r} has no edges visible to the train period")
+                from socialrec.graph import recommend_social
 
-            recs = recommend_social(train, g, depth, candidates=None if cold_items is None else test.select(C.ITEM))
-        elif model in ("hybrid", "hybrid-social") or model.startswith("hybrid-no-"):
-            # hybrid and hybrid-no-<signal> leave the social signal out; hybrid-social adds it
-            drop = frozenset(["social"] + ([model[len("hybrid-no-"):]] if model.startswith("hybrid-no-") else []))
-            if model == "hybrid-social":
-                drop = frozenset()
-            chosen = chosen_als or _als_params(als_cfg)
-            recs, release, params = _hybrid(spark, storage, dataset=dataset, train=train, cfg=hybrid or HybridConfig(),
-                                            als_cfg=als_cfg, als_params=chosen, k=k, depth=depth,
-                                            w2v_engine=w2v_engine, w2v_variant=content.variant,
-                                            embed_model=embed_model, drop=drop,
-                                            candidates=cold_items, cold_share=cold_share, graph_cfg=graph,
-                                            protocol=protocol, cold_history=cold_history)
-            if chosen_params is not None:
-                chosen_params.update({f"{model}.{key}": v for key, v in params.items()})
-        elif model == "transformer_content":
-            vecs = _stored_vectors(spark, storage, dataset=dataset, kind="transformer", embed_model=embed_model,
-                                   w2v_engine=w2v_engine, w2v_variant=content.variant)
-            if vecs.limit(1).count() == 0:
-                raise RuntimeError(f"transformer_content: no {embed_model} embeddings for dataset {dataset!r}; "
-                                   "run `socialrec embed` first")
-            recs = recommend_by_content(train, vecs, **by_content)
-            recs = recs.withColumn("components", F.create_map(F.lit("transformer_cosine"), F.col(C.SCORE)))
-        else:  # validated by config; new models plug in here
-            raise ValueError(f"evaluation.models: unknown model {model!r}")
-        recs = (
-            recs.withColumn(C.RUN_ID, F.lit(run_id))
-            .withColumn(C.DATASET, F.lit(dataset))
-            .withColumn(C.SPLIT, F.lit(protocol))
-            .withColumn(C.MODEL, F.lit(model))
-        )
-        # The same rows again (a rerun) keep the explain stage's explanation and reasons.
-        storage.merge(recs, RECOMMENDATIONS, scope={C.RUN_ID: run_id, C.MODEL: model},
-                      owned_elsewhere=("explanation", "explained_by", "reasons"))
-        for df in release:
-            df.unpersist()
-        counts[model] = (
-            storage.read(spark, RECOMMENDATIONS)
-            .where((F.col(C.RUN_ID) == run_id) & (F.col(C.MODEL) == model))
-            .count()
-        )
-        log.info("recommend: %s wrote %d recommendations", model, counts[model])
+                recs = recommend_social(train, g, depth, candidates=None if cold_items is None else test.select(C.ITEM))
+            elif model in ("hybrid", "hybrid-social") or model.startswith("hybrid-no-"):
+                # hybrid and hybrid-no-<signal> leave the social signal out; hybrid-social adds it
+                drop = frozenset(["social"] + ([model[len("hybrid-no-"):]] if model.startswith("hybrid-no-") else []))
+                if model == "hybrid-social":
+                    drop = frozenset()
+                chosen = chosen_als or _als_params(als_cfg)
+                recs, release, params = _hybrid(spark, storage, dataset=dataset, train=train, cfg=hybrid or HybridConfig(),
+                                                als_cfg=als_cfg, als_params=chosen, k=k, depth=depth,
+                                                w2v_engine=w2v_engine, w2v_variant=content.variant,
+                                                embed_model=embed_model, drop=drop, fits=fits,
+                                                candidates=cold_items, cold_share=cold_share, graph_cfg=graph,
+                                                protocol=protocol, cold_history=cold_history)
+                if chosen_params is not None:
+                    chosen_params.update({f"{model}.{key}": v for key, v in params.items()})
+            elif model == "transformer_content":
+                vecs = _stored_vectors(spark, storage, dataset=dataset, kind="transformer", embed_model=embed_model,
+                                       w2v_engine=w2v_engine, w2v_variant=content.variant)
+                if vecs.limit(1).count() == 0:
+                    raise RuntimeError(f"transformer_content: no {embed_model} embeddings for dataset {dataset!r}; "
+                                       "run `socialrec embed` first")
+                recs = recommend_by_content(train, vecs, **by_content)
+                recs = recs.withColumn("components", F.create_map(F.lit("transformer_cosine"), F.col(C.SCORE)))
+            else:  # validated by config; new models plug in here
+                raise ValueError(f"evaluation.models: unknown model {model!r}")
+            recs = (
+                recs.withColumn(C.RUN_ID, F.lit(run_id))
+                .withColumn(C.DATASET, F.lit(dataset))
+                .withColumn(C.SPLIT, F.lit(protocol))
+                .withColumn(C.MODEL, F.lit(model))
+            )
+            # The same rows again (a rerun) keep the explain stage's explanation and reasons.
+            storage.merge(recs, RECOMMENDATIONS, scope={C.RUN_ID: run_id, C.MODEL: model},
+                          owned_elsewhere=("explanation", "explained_by", "reasons"))
+            for df in release:
+                df.unpersist()
+            counts[model] = (
+                storage.read(spark, RECOMMENDATIONS)
+                .where((F.col(C.RUN_ID) == run_id) & (F.col(C.MODEL) == model))
+                .count()
+            )
+            log.info("recommend: %s wrote %d recommendations", model, counts[model])
+    finally:
+        fits.release()
     return counts
 
 
@@ -1050,7 +1087,7 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
     loop = command in ("run", "evaluate")
     seeds = [ev.seed + i for i in range(ev.repeats)] if loop else [ev.seed]
     depth = max(cfg.recommend.k, *ev.k)
-    timer = Timer()
+    timer = Timer(spark)
     started = datetime.now(timezone.utc)
     params: dict[str, str] = {}  # values chosen while running (tuned ALS, segment cuts), recorded in runs
     # Stages called one at a time under one run id (a notebook, a scheduler's tasks) make
@@ -1064,6 +1101,7 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
         started = prior.started_at.replace(tzinfo=timezone.utc) if prior.started_at else started
         timer.timings.update(prior.timings or {})
         params.update(prior.params or {})
+        timer.jobs.update({key[len("jobs."):]: int(v) for key, v in params.items() if key.startswith("jobs.")})
     record_run(spark, storage, run_id=run_id, dataset=cfg.dataset.name, command=recorded, status="running",
                started_at=started, finished_at=None, config_json=cfg.to_json(), timings=timer.timings, params=params)
     result: dict = {"run_id": run_id}
@@ -1111,7 +1149,8 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
                 params.update(info if len(seeds) == 1 else {f"seed{seed}.{k}": v for k, v in info.items()})
             else:
                 raise ValueError(f"unknown stage {stage!r}; known: {', '.join(STAGES)}, run")
-        log.info("stage %s: done in %.1f s", stage, timer.timings[stage])
+        params[f"jobs.{stage}"] = str(timer.jobs[stage])  # Spark jobs, all seeds together
+        log.info("stage %s: done in %.1f s, %d Spark jobs", stage, timer.timings[stage], timer.jobs[stage])
 
     try:
         for stage in stages:
@@ -1150,5 +1189,6 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
                started_at=started, finished_at=datetime.now(timezone.utc), config_json=cfg.to_json(),
                timings=timer.timings, params=params)
     result["timings"] = timer.timings
+    result["jobs"] = timer.jobs
     result["params"] = params
     return result

@@ -34,18 +34,30 @@ def code_version() -> str:
 
 
 class Timer:
-    """Collects named stage timings (seconds; a stage timed again, e.g. once per seed, adds up)."""
+    """Collects named stage timings (seconds; a stage timed again, e.g. once per seed, adds
+    up) and, given a session, the number of Spark jobs each stage ran (``jobs``; counted
+    through a job group per stage, so at most ``spark.ui.retainedJobs`` a stage)."""
 
-    def __init__(self) -> None:
+    def __init__(self, spark: SparkSession | None = None) -> None:
         self.timings: dict[str, float] = {}
+        self.jobs: dict[str, int] = {}
+        self._sc = spark.sparkContext if spark is not None else None
 
     @contextmanager
     def stage(self, name: str):
+        group = f"socialrec-{name}-{uuid.uuid4().hex[:8]}"
+        if self._sc is not None:
+            self._sc.setJobGroup(group, f"socialrec {name}")
         start = time.perf_counter()
         try:
             yield
         finally:
             self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - start, 3)
+            if self._sc is not None:
+                n = len(self._sc.statusTracker().getJobIdsForGroup(group))
+                self.jobs[name] = self.jobs.get(name, 0) + n
+                self._sc.setLocalProperty("spark.jobGroup.id", None)
+                self._sc.setLocalProperty("spark.job.description", None)
 
 
 def record_run(
