@@ -101,6 +101,18 @@ def test_reply_edges_carry_the_pairs_they_reveal(spark, world):
     assert [(e.detail, [tuple(p) for p in e.pairs]) for e in c.evidence] == [("7003", [("103", "1003"), ("203", "1003")])]
     assert [tuple(p) for p in edges[(D, B0)].evidence[0].pairs] == [(D, Q_OLD)]
     assert pairs.count() == 2 * N + 3 * N * 2 + 5  # questions, fillers (3 each), d's 4 and b0's x
+    # A rerun's MERGE compares the evidence too: the same rows commit nothing, a changed
+    # evidence list is an update.
+    stored = storage.read(spark, EDGES, DS).localCheckpoint()
+    before = storage.version(spark, EDGES)
+    storage.merge(stored, EDGES, scope={"dataset": DS})
+    assert storage.version(spark, EDGES) == before
+    thinned = stored.withColumn("evidence", F.when((F.col("src") == D) & (F.col("dst") == B0), F.array())
+                                .otherwise(F.col("evidence")))
+    storage.merge(thinned, EDGES, scope={"dataset": DS})
+    assert storage.version(spark, EDGES) == before + 1
+    assert storage.read(spark, EDGES, DS).where(F.size("evidence") == 0).count() == 1
+    storage.merge(stored, EDGES, scope={"dataset": DS})  # back as ingested, for the other tests
 
 
 def _split(pairs, protocol):
