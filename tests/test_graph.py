@@ -206,7 +206,7 @@ def test_graph_stage_writes_node_embeddings_and_profiles(spark, storage):
 
 
 def test_models_see_only_edges_and_posts_known_by_the_end_of_train(spark):
-    from socialrec.pipeline import known_by, newest_pair
+    from socialrec.split import known_by, newest_pair
 
     train = spark.createDataFrame([("u", datetime(2026, 3, 1)), ("v", datetime(2026, 3, 5))], "user_id string, ts timestamp")
     edges = spark.createDataFrame([("a", datetime(2026, 3, 5)), ("b", datetime(2026, 3, 5, 0, 0, 1)), ("c", None)],

@@ -51,6 +51,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from socialrec import columns as C
+from socialrec.split import known_by
 
 log = logging.getLogger(__name__)
 
@@ -87,17 +88,14 @@ def train_edges(edges: DataFrame, train: DataFrame, newest: int | None = None) -
     edge with no event kept is left out. So an edge that exists because of a test pair
     (A answered B's question, and that answer is what the test holds) is never seen.
     ``intact``: the edge is seen as stored (all its events kept)."""
-    def dated(col: str):
-        return F.lit(True) if newest is None else F.col(col).isNull() | (F.unix_micros(col) <= F.lit(newest))
-
     keys = [C.SRC, C.DST, C.KIND, C.WEIGHT]
-    own = (edges.where(F.col(C.EVIDENCE).isNull() & dated(C.TS))
-           .select(*keys, C.TS, F.lit(True).alias("intact")))
+    own = known_by(edges.where(F.col(C.EVIDENCE).isNull()), C.TS, newest).select(
+        *keys, C.TS, F.lit(True).alias("intact"))
     events = (edges.where(F.col(C.EVIDENCE).isNotNull())
               .select(*keys, F.size(C.EVIDENCE).alias("_n"), F.posexplode(C.EVIDENCE).alias("_e", "_ev"))
-              .select(*keys, "_n", "_e", F.col(f"_ev.{C.TS}").alias("_ts"), F.explode_outer("_ev.pairs").alias("_p"))
-              .where(dated("_ts"))
-              .select(*keys, "_n", "_e", "_ts", F.col(f"_p.{C.USER}").alias("_pu"), F.col(f"_p.{C.ITEM}").alias("_pi")))
+              .select(*keys, "_n", "_e", F.col(f"_ev.{C.TS}").alias("_ts"), F.explode_outer("_ev.pairs").alias("_p")))
+    events = known_by(events, "_ts", newest).select(
+        *keys, "_n", "_e", "_ts", F.col(f"_p.{C.USER}").alias("_pu"), F.col(f"_p.{C.ITEM}").alias("_pi"))
     known = train.select(F.col(C.USER).alias("_pu"), F.col(C.ITEM).alias("_pi")).distinct().withColumn("_ok", F.lit(1))
     seen = (events.join(known, ["_pu", "_pi"], "left")
             .groupBy(*keys, "_n", "_e", "_ts")

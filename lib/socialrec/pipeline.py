@@ -65,7 +65,7 @@ from socialrec.tokenize import tokenize
 from socialrec.word2vec import item_vectors, train_word_vectors
 from socialrec.session import ensure_checkpoint_dir
 from socialrec.sources import load_raw
-from socialrec.split import split, to_pairs
+from socialrec.split import known_by, newest_pair, split, to_pairs
 from socialrec.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -456,23 +456,6 @@ def _bridge_vectors(spark, storage, *, dataset, kinds, embed_model, w2v_engine, 
         log.warning("als.bridge: no item vectors at all for dataset %s; items without interactions stay unranked",
                     dataset)
     return out or None
-
-
-def newest_pair(train: DataFrame) -> int | None:
-    """The newest train pair's time in epoch microseconds (time-zone free; one value);
-    None for pairs without times."""
-    if C.TS not in train.columns:
-        return None
-    return train.agg(F.max(F.unix_micros(C.TS))).first()[0]
-
-
-def known_by(df: DataFrame, col: str, newest: int | None) -> DataFrame:
-    """The rows of ``df`` a model trained up to ``newest`` may know: ``col`` undated or
-    not after it. Edges and own posts dated after the newest train pair are future
-    information (on Stack Exchange a reply edge or an answer *is* a test interaction)."""
-    if newest is None:
-        return df
-    return df.where(F.col(col).isNull() | (F.unix_micros(col) <= F.lit(newest)))
 
 
 def social_graph(spark, storage, *, dataset: str, train: DataFrame, cfg: GraphConfig, with_nodes: bool = True) -> tuple:

@@ -212,6 +212,23 @@ def cold_users_split(
     return ranked.where(~test).drop("_pos"), ranked.where(test).drop("_pos")
 
 
+def newest_pair(train: DataFrame) -> int | None:
+    """The newest train pair's time in epoch microseconds (time-zone free; one value);
+    None for pairs without times."""
+    if C.TS not in train.columns:
+        return None
+    return train.agg(F.max(F.unix_micros(C.TS))).first()[0]
+
+
+def known_by(df: DataFrame, col: str, newest: int | None) -> DataFrame:
+    """The rows of ``df`` a model trained up to ``newest`` may know: ``col`` undated or
+    not after it. Edges and own posts dated after the newest train pair are future
+    information (on Stack Exchange a reply edge or an answer *is* a test interaction)."""
+    if newest is None:
+        return df
+    return df.where(F.col(col).isNull() | (F.unix_micros(col) <= F.lit(newest)))
+
+
 PROTOCOLS = ("random", "stratified", "chrono", "leave_last", "time_cut", "cold_items", "cold_users")
 
 
