@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
-from socialrec.als import ALSParams, bridge, cold_user_vectors, confidence_value, fold_in, grid_points, new_id_map, \
-    recommend_from_factors, ridge_map, train_and_recommend, tune
+from socialrec.als import ALSParams, blocks_for, bridge, cold_user_vectors, confidence_value, fit, fold_in, \
+    grid_points, new_id_map, recommend_from_factors, ridge_map, train_and_recommend, tune
 from socialrec.retrieval import centre
 
 
@@ -152,6 +152,24 @@ def test_bridge_gives_cold_items_the_factors_their_text_implies(spark):
     for i in range(3):
         want = [ids[40 + j] for j in np.argsort(-(true[40:] @ U[i]), kind="stable")]
         assert [r.item_id for r in recs.where(F.col("user_id") == f"u{i}").collect()] == want
+
+
+def test_blocks_come_from_the_data_and_are_honoured(spark):
+    """One block per 500,000 pairs, at least 2; a fit without ``blocks`` equals one with
+    ``blocks_for`` its rows, and the number of blocks is really passed to Spark (they seed
+    the initial factors, so 10 blocks give other factors)."""
+    assert [blocks_for(n) for n in (0, 60_000, 500_000, 500_001, 1_000_000, 10_000_000)] == [2, 2, 2, 2, 2, 20]
+    rng = np.random.default_rng(3)
+    rows = [(u, i, 1.0) for u in range(40) for i in range(30) if rng.random() < 0.3]
+    df = spark.createDataFrame(rows, "uidx int, iidx int, r double")
+    p = ALSParams(rank=4, reg=0.1, alpha=2.0, max_iter=4)
+
+    def users(model):
+        return np.array([r.features for r in model.userFactors.orderBy("id").collect()])
+
+    auto, two, ten = users(fit(df, p, seed=1)), users(fit(df, p, seed=1, blocks=2)), users(fit(df, p, seed=1, blocks=10))
+    np.testing.assert_array_equal(auto, two)
+    assert np.abs(ten - two).max() > 1e-3
 
 
 def test_fold_in_is_the_user_step_of_spark_als(spark):

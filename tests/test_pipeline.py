@@ -118,6 +118,22 @@ def test_tables_and_results(spark, cfg, first_run):
     assert "popularity" in format_summary(first_run["metrics"])
 
 
+def test_run_records_jobs_heap_and_als_fits(spark, cfg, first_run):
+    """Each stage's Spark jobs and peak heap are in the result and runs.params; ALS is
+    fitted once per (part, values): the two grid points of conf/env/test.yaml, the final
+    fit, and no more (the hybrids' ranker fits the tuning part with the chosen values, and
+    their serving fit is the final one)."""
+    stages = {"ingest", "tokenize", "word2vec", "embed", "graph", "split", "recommend", "evaluate", "explain"}
+    assert stages <= set(first_run["jobs"]) and stages <= set(first_run["heap_mib"])
+    assert all(first_run["jobs"][s] > 0 for s in stages)
+    limit = 2048  # spark.driver_memory 2g in conf/env/test.yaml
+    assert all(0 < first_run["heap_mib"][s] <= limit for s in stages), first_run["heap_mib"]
+    params = first_run["params"]
+    assert {s: params[f"jobs.{s}"] for s in stages} == {s: str(first_run["jobs"][s]) for s in stages}
+    assert params["heap_mib.recommend"] == str(first_run["heap_mib"]["recommend"])
+    assert params["als.fits"] == "3"
+
+
 def test_tables_are_readable_by_another_delta_reader(cfg, first_run):
     deltalake = pytest.importorskip("deltalake")
     storage = Storage(cfg.storage.root)

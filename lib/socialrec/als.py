@@ -44,6 +44,14 @@ from socialrec.retrieval import aligned, candidate_rows, catalogue, centre, topk
 log = logging.getLogger(__name__)
 
 CONFIDENCES = ("linear", "log", "binary")
+# Spark ALS splits users and items into blocks (its default 10 each). Each block is a task
+# per iteration, and an item block's factors are shipped to every user block that needs
+# them, so more blocks than cores only add work: on MovieLens-100K (2 cores) a fit takes
+# 6.7 s with 2 blocks against 12.6 s with 10 (rank 64, 15 iterations). The blocks also
+# seed the initial factors, so their number is taken from the data, never from the
+# cores: results stay the same on any machine. ``als.blocks`` overrides it (a cluster:
+# about the executors' cores).
+PAIRS_PER_BLOCK = 500_000
 OUT_SCHEMA = "user_id string, item_id string, rank int, score double, explanation string"
 
 
@@ -92,15 +100,22 @@ def new_id_map(ids: DataFrame, existing: DataFrame | None = None, *, col: str = 
     return out
 
 
-def fit(train: DataFrame, params: ALSParams, *, seed: int = 42, col_user: str = "uidx", col_item: str = "iidx",
-        col_rating: str = "r"):
+def blocks_for(n_pairs: int) -> int:
+    """ALS's user and item blocks for ``n_pairs`` training pairs: one per
+    ``PAIRS_PER_BLOCK``, at least 2."""
+    return max(2, -(-int(n_pairs) // PAIRS_PER_BLOCK))
+
+
+def fit(train: DataFrame, params: ALSParams, *, seed: int = 42, blocks: int | None = None, col_user: str = "uidx",
+        col_item: str = "iidx", col_rating: str = "r"):
     """Spark ALS (implicit) on (user idx, item idx, r).
 
     ALS's factor RDDs grow one lineage step per iteration; without a checkpoint directory
     Spark never truncates it and deserialising a task can overflow the stack (seen here
     at 15 iterations after many fits in one session). In local mode a temporary checkpoint
     directory is set when none is; on a cluster set one (``sc.setCheckpointDir``) on
-    shared storage."""
+    shared storage. ``blocks``: user and item blocks (default: ``blocks_for`` the rows,
+    which counts them)."""
     from pyspark.ml.recommendation import ALS
 
     sc = train.sparkSession.sparkContext
@@ -112,9 +127,11 @@ def fit(train: DataFrame, params: ALSParams, *, seed: int = 42, col_user: str = 
         else:
             log.warning("als: no Spark checkpoint directory; long ALS runs may overflow the stack "
                         "(call spark.sparkContext.setCheckpointDir on shared storage)")
+    blocks = blocks or blocks_for(train.count())
     als = ALS(rank=params.rank, regParam=params.reg, alpha=params.alpha, maxIter=params.max_iter,
               implicitPrefs=True, userCol=col_user, itemCol=col_item, ratingCol=col_rating, seed=seed,
-              coldStartStrategy="drop", nonnegative=False, checkpointInterval=5)
+              coldStartStrategy="drop", nonnegative=False, checkpointInterval=5, numUserBlocks=blocks,
+              numItemBlocks=blocks)
     return als.fit(train)
 
 
@@ -194,24 +211,26 @@ def indexed(pairs: DataFrame, users_map: DataFrame, items_map: DataFrame, *, con
 
 def train_and_recommend(train: DataFrame, users_map: DataFrame, items_map: DataFrame, params: ALSParams, k: int, *,
                         confidence: str = "linear", log_epsilon: float = 1.0, seed: int = 42,
+                        blocks: int | None = None,
                         candidates: list[str] | None = None) -> tuple[DataFrame, DataFrame, DataFrame]:
     """Fit on ``train`` (user, item, weight) and return (recommendations, user vectors,
     item vectors); the vectors are (user_id|item_id, vector)."""
     uvec, ivec = fit_factors(train, users_map, items_map, params, confidence=confidence, log_epsilon=log_epsilon,
-                             seed=seed)
+                             seed=seed, blocks=blocks)
     recs = recommend_from_factors(uvec, ivec, train, k, candidates=candidates)
     return recs, uvec, ivec
 
 
 def fit_factors(train: DataFrame, users_map: DataFrame, items_map: DataFrame, params: ALSParams, *,
-                confidence: str = "linear", log_epsilon: float = 1.0, seed: int = 42) -> tuple[DataFrame, DataFrame]:
+                confidence: str = "linear", log_epsilon: float = 1.0, seed: int = 42,
+                blocks: int | None = None) -> tuple[DataFrame, DataFrame]:
     """Fit on ``train`` (user, item, weight); (user_id, vector) and (item_id, vector),
-    cached (the caller unpersists them)."""
+    cached (the caller unpersists them). ``blocks``: see ``fit``."""
     data = indexed(train, users_map, items_map, confidence=confidence, log_epsilon=log_epsilon)
     # Cached: ALS makes several passes over its input, which is a join of three tables.
     data = data.cache()
     try:
-        model = fit(data, params, seed=seed)
+        model = fit(data, params, seed=seed, blocks=blocks)
         # Factors are small (users + items rows) and read twice (retrieval, explanations):
         # materialised once so the blockwise step does not recompute the ALS lineage.
         uvec = factors_by_id(model.userFactors, users_map, C.USER).cache()
@@ -223,9 +242,14 @@ def fit_factors(train: DataFrame, users_map: DataFrame, items_map: DataFrame, pa
 
 
 def tune(train: DataFrame, users_map: DataFrame, items_map: DataFrame, points: list[ALSParams], *, k: int,
-         val_ratio: float, seed: int, confidence: str = "linear", log_epsilon: float = 1.0) -> list[tuple[ALSParams, float]]:
+         val_ratio: float, seed: int, confidence: str = "linear", log_epsilon: float = 1.0, blocks: int | None = None,
+         factors=None) -> list[tuple[ALSParams, float]]:
     """nDCG@k on a validation split carved from ``train`` (per user, ``val_ratio`` of the
-    pairs kept for fitting), for each point; best first (ties: the earlier point)."""
+    pairs kept for fitting), for each point; best first (ties: the earlier point).
+
+    ``factors``: ``(fit_part, params) -> (user vectors, item vectors)`` that owns what it
+    returns (e.g. ``pipeline.ALSFits``, which keeps them for the hybrid's ranker, fitted
+    on the same part); default: ``fit_factors``, unpersisted after each point."""
     from socialrec.metrics import ranking_metrics
     from socialrec.split import stratified_split
 
@@ -234,11 +258,16 @@ def tune(train: DataFrame, users_map: DataFrame, items_map: DataFrame, points: l
     scores = []
     try:
         for p in points:
-            recs, uvec, ivec = train_and_recommend(fit_part, users_map, items_map, p, k, confidence=confidence,
-                                                   log_epsilon=log_epsilon, seed=seed)
+            if factors is None:
+                uvec, ivec = fit_factors(fit_part, users_map, items_map, p, confidence=confidence,
+                                         log_epsilon=log_epsilon, seed=seed, blocks=blocks)
+            else:
+                uvec, ivec = factors(fit_part, p)
+            recs = recommend_from_factors(uvec, ivec, fit_part, k)
             m = ranking_metrics(recs, val, k=[k], metrics=["ndcg"]).first()
             scores.append((p, float(m["value"])))
-            uvec.unpersist(), ivec.unpersist()
+            if factors is None:
+                uvec.unpersist(), ivec.unpersist()
             log.info("als tuning: %s -> validation nDCG@%d %.4f", p.label(), k, scores[-1][1])
     finally:
         fit_part.unpersist(), val.unpersist()

@@ -230,6 +230,9 @@ class ALSConfig:
     # Cold-start bridge inputs, concatenated: transformer and/or w2v; []: no bridge.
     bridge: list[str] = field(default_factory=lambda: ["transformer", "w2v"])
     bridge_reg: float = 3.0  # ridge penalty of the embedding -> item factor map
+    # Spark ALS's user and item blocks; null: one per 500,000 training pairs, at least 2
+    # (from the data, not the cores, so results do not depend on the machine).
+    blocks: int | None = None
 
 
 @dataclass
@@ -654,6 +657,8 @@ def validate(cfg: Config) -> None:
             bad("als.bridge", f"{b!r} is not one of transformer, w2v (an empty list: no bridge)")
     if a.bridge_reg <= 0:
         bad("als.bridge_reg", f"must be positive, got {a.bridge_reg}")
+    if a.blocks is not None and a.blocks < 1:
+        bad("als.blocks", f"must be at least 1 (or null: from the number of training pairs), got {a.blocks}")
     h = cfg.hybrid
     if h.candidates < 1:
         bad("hybrid.candidates", f"must be at least 1, got {h.candidates}")

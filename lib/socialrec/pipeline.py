@@ -42,7 +42,7 @@ from socialrec.ingest import validate
 from socialrec.metrics import ranking_metrics
 from socialrec.popularity import recommend_popular
 from socialrec.readers import SourceError, read_failure
-from socialrec.runs import Timer, new_run_id, record_run
+from socialrec.runs import Timer, max_heap_mib, new_run_id, record_run
 from socialrec.schemas import (
     EDGES,
     ID_MAP,
@@ -362,26 +362,43 @@ class ALSFits:
     """ALS factors fitted once per (training part, parameters) and shared by the models
     of one recommend stage: ``als`` and every hybrid variant fit the same parts with the
     same values (the hybrid's serving fit is ALS's final fit; its ranker's fit is the same
-    for ``hybrid``, ``hybrid-social`` and ``hybrid-no-*``). ``release`` unpersists them."""
+    for ``hybrid``, ``hybrid-social`` and ``hybrid-no-*``, and, when its validation split
+    is the stratified one ALS tunes on, ALS's tuning fit of the chosen point). A part is
+    named by what it is computed from (``stratified_part``). ``release`` unpersists them."""
 
     def __init__(self) -> None:
         self._fits: dict = {}
+        self.fitted = 0  # ALS fits made (runs.params als.fits)
 
     def get(self, part_key: tuple, part: DataFrame, users_map, items_map, params, cfg: ALSConfig):
         from socialrec import als as A
 
-        key = (part_key, params, cfg.confidence, cfg.log_epsilon, cfg.seed)
+        key = (part_key, params, cfg.confidence, cfg.log_epsilon, cfg.seed, cfg.blocks)
         if key not in self._fits:
+            self.fitted += 1
             self._fits[key] = A.fit_factors(part, users_map, items_map, params, confidence=cfg.confidence,
-                                            log_epsilon=cfg.log_epsilon, seed=cfg.seed)
+                                            log_epsilon=cfg.log_epsilon, seed=cfg.seed, blocks=cfg.blocks)
         else:
             log.info("als: reusing the factors fitted on %s with %s", part_key[0], params.label())
         return self._fits[key]
+
+    def keep_only(self, part_key: tuple, params) -> None:
+        """Unpersist the fits of ``part_key`` other than those with ``params`` (the grid
+        points tuning did not choose)."""
+        for key in [key for key in self._fits if key[0] == part_key and key[1] != params]:
+            for frame in self._fits.pop(key):
+                frame.unpersist()
 
     def release(self) -> None:
         for uvec, ivec in self._fits.values():
             uvec.unpersist(), ivec.unpersist()
         self._fits.clear()
+
+
+def stratified_part(val_ratio: float, seed: int) -> tuple:
+    """The ``ALSFits`` key of ``split.stratified_split(train, val_ratio, seed)``'s fitting
+    part: the same for ALS's tuning and the hybrid's ranker when their ratio and seed agree."""
+    return ("stratified", float(val_ratio), int(seed))
 
 
 def _als(spark, storage, *, dataset, train, cfg: ALSConfig, k, run_id, protocol, seed=None, depth=None, users=None,
@@ -399,9 +416,12 @@ def _als(spark, storage, *, dataset, train, cfg: ALSConfig, k, run_id, protocol,
     chosen = A.ALSParams(rank=cfg.rank, reg=cfg.reg, alpha=cfg.alpha, max_iter=cfg.max_iter)
     points = A.grid_points(cfg.grid, chosen) if cfg.tune else [chosen]
     if len(points) > 1:
+        tuning_part = stratified_part(cfg.val_ratio, cfg.seed)
         scores = A.tune(train, users_map, items_map, points, k=k, val_ratio=cfg.val_ratio, seed=cfg.seed,
-                        confidence=cfg.confidence, log_epsilon=cfg.log_epsilon)
+                        confidence=cfg.confidence, log_epsilon=cfg.log_epsilon,
+                        factors=lambda part, p: fits.get(tuning_part, part, users_map, items_map, p, cfg))
         chosen = scores[0][0]
+        fits.keep_only(tuning_part, chosen)  # the hybrid's ranker may fit the same part with it
         split_name = f"{protocol}-validation"
         rows = [(run_id, dataset, split_name, "als", p.label(), "ndcg", k, v, None, seed, None, None)
                 for p, v in scores]
@@ -548,14 +568,16 @@ def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSCo
     elif candidates is None:
         fit_part, val = stratified_split(train, cfg.val_ratio, cfg.seed)
         val_items, n_per_source = None, cfg.candidates
+        part_key = stratified_part(cfg.val_ratio, cfg.seed)
     else:
         # seed + 1: the test draw's own seed would find no cold item left in train.
         fit_part, val = cold_items_split(train, cold_share, cfg.seed + 1)
         val_items = [r[0] for r in val.select(C.ITEM).distinct().collect()]  # bounded by the catalogue
         n_per_source = max(cfg.candidates, depth or k)  # the whole list AUC reads, from every source
-    # The ranker's fitting part, as a key for the shared ALS fits: what the split above depends on.
-    part_key = ("ranker", protocol if candidates is None else "cold_items", cfg.val_ratio, cfg.seed, cold_share,
-                cold_history)
+    if candidates is not None or protocol in ("time_cut", "cold_users"):
+        # The ranker's fitting part, as a key for the shared ALS fits: what the split above depends on.
+        part_key = ("ranker", protocol if candidates is None else "cold_items", cfg.val_ratio, cfg.seed, cold_share,
+                    cold_history)
     val = val.cache()  # the ranker's truth, read when its lists are packed
     release = []
     models = {}
@@ -735,6 +757,8 @@ def recommend_stage(
             log.info("recommend: %s wrote %d recommendations", model, counts[model])
     finally:
         fits.release()
+    if chosen_params is not None and fits.fitted:
+        chosen_params["als.fits"] = str(fits.fitted)  # tuning's grid, the final fit, the ranker's (if not shared)
     return counts
 
 
@@ -1085,6 +1109,9 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
         timer.timings.update(prior.timings or {})
         params.update(prior.params or {})
         timer.jobs.update({key[len("jobs."):]: int(v) for key, v in params.items() if key.startswith("jobs.")})
+        timer.heap_mib.update({key[len("heap_mib."):]: int(v) for key, v in params.items()
+                               if key.startswith("heap_mib.")})
+    max_heap = max_heap_mib(spark)
     record_run(spark, storage, run_id=run_id, dataset=cfg.dataset.name, command=recorded, status="running",
                started_at=started, finished_at=None, config_json=cfg.to_json(), timings=timer.timings, params=params)
     result: dict = {"run_id": run_id}
@@ -1133,7 +1160,11 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
             else:
                 raise ValueError(f"unknown stage {stage!r}; known: {', '.join(STAGES)}, run")
         params[f"jobs.{stage}"] = str(timer.jobs[stage])  # Spark jobs, all seeds together
-        log.info("stage %s: done in %.1f s, %d Spark jobs", stage, timer.timings[stage], timer.jobs[stage])
+        heap = ""
+        if stage in timer.heap_mib:  # the highest over the seeds
+            params[f"heap_mib.{stage}"] = str(timer.heap_mib[stage])
+            heap = f", peak heap {timer.heap_mib[stage]:,} of {max_heap:,} MiB" if max_heap else ""
+        log.info("stage %s: done in %.1f s, %d Spark jobs%s", stage, timer.timings[stage], timer.jobs[stage], heap)
 
     try:
         for stage in stages:
@@ -1173,5 +1204,6 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
                timings=timer.timings, params=params)
     result["timings"] = timer.timings
     result["jobs"] = timer.jobs
+    result["heap_mib"] = timer.heap_mib
     result["params"] = params
     return result

@@ -36,28 +36,57 @@ def code_version() -> str:
 class Timer:
     """Collects named stage timings (seconds; a stage timed again, e.g. once per seed, adds
     up) and, given a session, the number of Spark jobs each stage ran (``jobs``; counted
-    through a job group per stage, so at most ``spark.ui.retainedJobs`` a stage)."""
+    through a job group per stage, so at most ``spark.ui.retainedJobs`` a stage) and the
+    peak JVM heap it held (``heap_mib``: the driver's heap pools without Eden, young
+    objects not yet collected, from their peak usage reset at the stage's start; a stage
+    timed again keeps its highest peak). In local mode the driver's heap is where every
+    task runs, so that is the margin left under ``spark.driver.memory``."""
 
     def __init__(self, spark: SparkSession | None = None) -> None:
         self.timings: dict[str, float] = {}
         self.jobs: dict[str, int] = {}
+        self.heap_mib: dict[str, int] = {}
         self._sc = spark.sparkContext if spark is not None else None
+        self._pools = _heap_pools(spark) if spark is not None else []
 
     @contextmanager
     def stage(self, name: str):
         group = f"socialrec-{name}-{uuid.uuid4().hex[:8]}"
         if self._sc is not None:
             self._sc.setJobGroup(group, f"socialrec {name}")
+        for pool in self._pools:
+            pool.resetPeakUsage()
         start = time.perf_counter()
         try:
             yield
         finally:
             self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - start, 3)
+            if self._pools:
+                peak = sum(int(pool.getPeakUsage().getUsed()) for pool in self._pools) >> 20
+                self.heap_mib[name] = max(self.heap_mib.get(name, 0), peak)
             if self._sc is not None:
                 n = len(self._sc.statusTracker().getJobIdsForGroup(group))
                 self.jobs[name] = self.jobs.get(name, 0) + n
                 self._sc.setLocalProperty("spark.jobGroup.id", None)
                 self._sc.setLocalProperty("spark.job.description", None)
+
+
+def _heap_pools(spark: SparkSession) -> list:
+    """The driver JVM's heap memory pools other than Eden (none without a local JVM, e.g.
+    under Spark Connect)."""
+    try:
+        pools = spark._jvm.java.lang.management.ManagementFactory.getMemoryPoolMXBeans()
+        return [p for p in pools if str(p.getType().toString()) == "Heap memory" and "Eden" not in str(p.getName())]
+    except Exception:  # noqa: BLE001 - no JVM reachable from Python: no heap figures
+        return []
+
+
+def max_heap_mib(spark: SparkSession) -> int | None:
+    """The driver JVM's maximum heap (``spark.driver.memory`` in local mode), MiB."""
+    try:
+        return int(spark._jvm.java.lang.Runtime.getRuntime().maxMemory()) >> 20
+    except Exception:  # noqa: BLE001 - as _heap_pools
+        return None
 
 
 def record_run(
