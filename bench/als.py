@@ -117,14 +117,15 @@ def main(argv=None) -> int:
     base = A.ALSParams(rank=cfg.als.rank, reg=cfg.als.reg, alpha=cfg.als.alpha, max_iter=cfg.als.max_iter)
     start = time.perf_counter()
     grid_ours = A.grid_points(cfg.als.grid, base) if not args.quick else [base]
-    scores = A.tune(train, users_map, items_map, grid_ours, k=k, val_ratio=cfg.als.val_ratio,
+    scores = A.tune(train, users_map, items_map, grid_ours, k=k, val_ratio=cfg.als.val_ratio, blocks=cfg.als.blocks,
                     seed=cfg.als.seed, confidence=cfg.als.confidence, log_epsilon=cfg.als.log_epsilon) \
         if len(grid_ours) > 1 else [(base, None)]
     t_tune_ours = time.perf_counter() - start
     chosen = scores[0][0]
     start = time.perf_counter()
     recs, uvec, ivec = A.train_and_recommend(train, users_map, items_map, chosen, k, confidence=cfg.als.confidence,
-                                             log_epsilon=cfg.als.log_epsilon, seed=cfg.als.seed)
+                                             log_epsilon=cfg.als.log_epsilon, seed=cfg.als.seed,
+                                             blocks=cfg.als.blocks)
     recs = recs.cache()
     recs.count()
     t_ours = time.perf_counter() - start
@@ -175,7 +176,7 @@ def main(argv=None) -> int:
     data = A.indexed(train, users_map, items_map, confidence=cfg.als.confidence,
                      log_epsilon=cfg.als.log_epsilon).cache()
     data.count()
-    model = A.fit(data, chosen, seed=cfg.als.seed)
+    model = A.fit(data, chosen, seed=cfg.als.seed, blocks=cfg.als.blocks)
     uvec = A.factors_by_id(model.userFactors, users_map, "user_id").cache()
     ivec = A.factors_by_id(model.itemFactors, items_map, "item_id").cache()
     uvec.count(), ivec.count()

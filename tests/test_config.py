@@ -84,6 +84,7 @@ def test_single_k_becomes_a_list():
         ("embed.batch_size=0", "embed.batch_size", "at least 1"),
         ("embed.model=a b", "embed.model", "must be letters"),
         ("content.half_life_days=0", "content.half_life_days", "must be positive"),
+        ("als.blocks=0", "als.blocks", "at least 1 (or null"),
         ("content.own_posts_weight=-1", "content.own_posts_weight", "0 or more"),
         ("graph.walk_length=1", "graph.walk_length", "at least 2"),
         ("graph.walks_per_node=0", "graph.walks_per_node", "at least 1"),

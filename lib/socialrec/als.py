@@ -48,9 +48,9 @@ CONFIDENCES = ("linear", "log", "binary")
 # per iteration, and an item block's factors are shipped to every user block that needs
 # them, so more blocks than cores only add work: on MovieLens-100K (2 cores) a fit takes
 # 6.7 s with 2 blocks against 12.6 s with 10 (rank 64, 15 iterations). The blocks also
-# seed the initial factors, so their number is taken from the data, never from the
-# cores: results stay the same on any machine. ``als.blocks`` overrides it (a cluster:
-# about the executors' cores).
+# seed the initial factors, so a number not given (``als.blocks: null``) is taken from the
+# data, never from the cores: results stay the same on any machine. The configured
+# default stays Spark's 10 (see docs/configuration.md, als.blocks, for why).
 PAIRS_PER_BLOCK = 500_000
 OUT_SCHEMA = "user_id string, item_id string, rank int, score double, explanation string"
 
