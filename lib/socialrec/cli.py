@@ -167,8 +167,14 @@ def main(argv: list[str] | None = None) -> int:
               + ", ".join(f"{k} {v:,}" for k, v in sorted(x["explained_by"].items())) + f"){rate}")
         for e in x["examples"][:3]:
             print(f"    {e['model']} -> {e['user_id']} #{e['rank']} {e['item_id']}: {e['explanation']}")
-    if result.get("params"):
-        print("  chosen at run time: " + ", ".join(f"{k}={v}" for k, v in sorted(result["params"].items())))
+    cost = ("jobs.", "heap_mib.")  # per-stage cost, printed on its own line below
+    chosen = {k: v for k, v in result.get("params", {}).items() if not k.startswith(cost)}
+    if chosen:
+        print("  chosen at run time: " + ", ".join(f"{k}={v}" for k, v in sorted(chosen.items())))
+    if result.get("timings"):
+        jobs, heap = result.get("jobs", {}), result.get("heap_mib", {})
+        print("  stages (s / Spark jobs / peak heap MiB): " + ", ".join(
+            f"{s} {t:.0f} / {jobs.get(s, '-')} / {heap.get(s, '-')}" for s, t in result["timings"].items()))
     if "metrics" in result:
         print()
         print(format_summary(result["metrics"]))
