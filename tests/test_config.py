@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from socialrec.config import CONF_DIR, ConfigError, load_config
+from socialrec.core.config import CONF_DIR, ConfigError, load_config
 
 BASE = CONF_DIR / "base.yaml"
 

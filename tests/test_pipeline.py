@@ -9,9 +9,9 @@ import sys
 import pytest
 from pyspark.sql import functions as F
 
-from socialrec.config import CONF_DIR, load_config
+from socialrec.core.config import CONF_DIR, load_config
 from socialrec.pipeline import format_summary, run_stage
-from socialrec.storage import Storage
+from socialrec.core.storage import Storage
 
 from .conftest import ROOT
 

@@ -18,9 +18,9 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from socialrec import columns as C
-from socialrec import graph as G
-from socialrec.config import (
+from socialrec.core import columns as C
+from socialrec.features import graph as G
+from socialrec.core.config import (
     RUN_ID,
     RUN_ID_RULE,
     SEGMENT_NAMES,
@@ -36,14 +36,14 @@ from socialrec.config import (
     TokenizeConfig,
     Word2VecConfig,
 )
-from socialrec.content import recommend_by_content
-from socialrec.embed import EmbedSettings, content_hash, embedding_column, embedding_text
-from socialrec.ingest import validate
-from socialrec.metrics import ranking_metrics
-from socialrec.popularity import recommend_popular
-from socialrec.readers import SourceError, read_failure
-from socialrec.runs import Timer, max_heap_mib, new_run_id, record_run
-from socialrec.schemas import (
+from socialrec.models.content import recommend_by_content
+from socialrec.features.embed import EmbedSettings, content_hash, embedding_column, embedding_text
+from socialrec.data.ingest import validate
+from socialrec.evaluation.metrics import ranking_metrics
+from socialrec.models.popularity import recommend_popular
+from socialrec.data.readers import SourceError, read_failure
+from socialrec.core.runs import Timer, max_heap_mib, new_run_id, record_run
+from socialrec.core.schemas import (
     EDGES,
     ID_MAP,
     INTERACTIONS,
@@ -61,12 +61,12 @@ from socialrec.schemas import (
     USERS,
     WORD_VECTORS,
 )
-from socialrec.tokenize import tokenize
-from socialrec.word2vec import item_vectors, train_word_vectors
-from socialrec.session import ensure_checkpoint_dir
-from socialrec.sources import load_raw
-from socialrec.split import known_by, newest_pair, split, to_pairs
-from socialrec.storage import Storage
+from socialrec.features.tokenize import tokenize
+from socialrec.features.word2vec import item_vectors, train_word_vectors
+from socialrec.core.session import ensure_checkpoint_dir
+from socialrec.data.sources import load_raw
+from socialrec.data.split import known_by, newest_pair, split, to_pairs
+from socialrec.core.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ def _word_quality_metrics(spark, storage, word_vectors: DataFrame, *, run_id, da
     """WordSim-353 and analogy scores of the word vectors, as rows of ``metrics``."""
     import numpy as np
 
-    from socialrec.quality import word_quality
+    from socialrec.features.quality import word_quality
 
     rows = word_vectors.orderBy(F.desc("count")).limit(200_000).select("word", "vector").collect()  # bounded
     q = word_quality([r.word for r in rows], np.array([r.vector for r in rows], dtype=np.float32))
@@ -193,7 +193,7 @@ def _word_quality_metrics(spark, storage, word_vectors: DataFrame, *, run_id, da
 def embed_stage(spark: SparkSession, storage: Storage, *, dataset: str, emb: EmbedConfig) -> dict:
     """Embed item text with the transformer; sync the dataset's ``item_embeddings`` for
     this model, embedding only items whose text (hash) is new or changed."""
-    from socialrec.encoder import default_model_path, inspect_model
+    from socialrec.features.encoder import default_model_path, inspect_model
 
     info = inspect_model(emb.model_path or default_model_path())  # a bad model folder fails here, before Spark work
     max_length = min(emb.max_length or info.max_seq_length, info.max_seq_length)
@@ -252,8 +252,8 @@ def graph_stage(spark: SparkSession, storage: Storage, *, dataset: str, cfg: Gra
     """Node embeddings from random walks over the dataset's ``edges``, and user profiles
     (``history``: e_u from all interactions; ``social``: neighbour-aggregated h_u), both
     in the catalogue-centred space of ``embed_model``'s item embeddings; syncs the
-    dataset's ``node_embeddings`` and ``user_profiles`` slices (see socialrec.graph)."""
-    from socialrec.retrieval import catalogue, centre, vectors_frame
+    dataset's ``node_embeddings`` and ``user_profiles`` slices (see socialrec.features.graph)."""
+    from socialrec.models.retrieval import catalogue, centre, vectors_frame
 
     edges = storage.read(spark, EDGES, dataset)
     scope = {C.DATASET: dataset}
@@ -337,7 +337,7 @@ def _train_test(spark, storage, dataset, protocol, seed) -> tuple[DataFrame, Dat
 def sync_id_maps(spark: SparkSession, storage: Storage, dataset: str) -> tuple[DataFrame, DataFrame]:
     """The dataset's user and item id maps (id -> int idx for ALS), synced in ``id_map``:
     known ids keep their number, new ids get the next ones, vanished ids lose their row."""
-    from socialrec.als import new_id_map
+    from socialrec.models.als import new_id_map
 
     existing = storage.read(spark, ID_MAP, dataset)
     maps = []
@@ -351,7 +351,7 @@ def sync_id_maps(spark: SparkSession, storage: Storage, dataset: str) -> tuple[D
 
 
 def _als_params(cfg: ALSConfig, chosen: dict | None = None):
-    from socialrec.als import ALSParams
+    from socialrec.models.als import ALSParams
 
     chosen = chosen or {}
     return ALSParams(rank=int(chosen.get("als.rank", cfg.rank)), reg=float(chosen.get("als.reg", cfg.reg)),
@@ -371,7 +371,7 @@ class ALSFits:
         self.fitted = 0  # ALS fits made (runs.params als.fits)
 
     def get(self, part_key: tuple, part: DataFrame, users_map, items_map, params, cfg: ALSConfig):
-        from socialrec import als as A
+        from socialrec.models import als as A
 
         key = (part_key, params, cfg.confidence, cfg.log_epsilon, cfg.seed, cfg.blocks)
         if key not in self._fits:
@@ -409,7 +409,7 @@ def _als(spark, storage, *, dataset, train, cfg: ALSConfig, k, run_id, protocol,
     factors get them through the cold-start bridge from ``bridge_vecs``; ``users`` without
     history get theirs from their own posts (``own``) and the people they follow
     (``edges``); own posts are never recommended back."""
-    from socialrec import als as A
+    from socialrec.models import als as A
 
     users_map, items_map = sync_id_maps(spark, storage, dataset)
     users_map, items_map = users_map.cache(), items_map.cache()  # joined in every fit below
@@ -482,7 +482,7 @@ def social_graph(spark, storage, *, dataset: str, train: DataFrame, cfg: GraphCo
     """The social graph a model trained on ``train`` may see, and node vectors for it:
     (graph (src, dst, weight) or None, node vectors (user_id, vector) or None, info).
 
-    The visible edges are ``socialrec.graph.train_edges``: independent edges not dated
+    The visible edges are ``socialrec.features.graph.train_edges``: independent edges not dated
     after the newest train pair (undated ones, such as Last.fm's friendships, are kept);
     edges derived from interactions (Stack Exchange's replies) rebuilt from the events
     whose pairs are all in ``train``, so no edge exists because of a test pair. When
@@ -526,7 +526,7 @@ def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSCo
             w2v_engine, w2v_variant, embed_model, fits: ALSFits, depth=None, drop=frozenset(), candidates=None,
             cold_share=None, graph_cfg: GraphConfig | None = None, protocol: str | None = None, cold_history: int = 2):
     """Hybrid recommendations: ranker trained on a validation split of train, then applied
-    to candidates from components refitted on all of train (see socialrec.hybrid).
+    to candidates from components refitted on all of train (see socialrec.models.hybrid).
 
     ``k``: the cut-off the blend is tuned for; ``depth``: the list length written.
     ``drop``: signals left out everywhere (candidates, features, the bridge): the
@@ -538,9 +538,9 @@ def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSCo
     cold_users a cold-users split of train (other users, same ``cold_history``). Unless
     ``social`` is dropped, the social signal (``social_graph``, ``hybrid.social_inputs``)
     adds friends' items, node-embedding and neighbour-profile candidates and features."""
-    from socialrec import als as A
-    from socialrec import hybrid as H
-    from socialrec.split import cold_items_split, cold_users_split, stratified_split, time_cut_split
+    from socialrec.models import als as A
+    from socialrec.models import hybrid as H
+    from socialrec.data.split import cold_items_split, cold_users_split, stratified_split, time_cut_split
 
     items = storage.read(spark, ITEMS, dataset)
     content = {}
@@ -711,7 +711,7 @@ def recommend_stage(
                                        with_nodes=False)
                 if g is None:
                     raise RuntimeError(f"social: dataset {dataset!r} has no edges visible to the train period")
-                from socialrec.graph import recommend_social
+                from socialrec.features.graph import recommend_social
 
                 recs = recommend_social(train, g, depth, candidates=None if cold_items is None else test.select(C.ITEM))
             elif model in ("hybrid", "hybrid-social") or model.startswith("hybrid-no-"):
@@ -772,7 +772,7 @@ def explain_stage(spark: SparkSession, storage: Storage, *, run_id: str, dataset
     from socialrec import explain as X
 
     if cfg.model_path:
-        from socialrec.generator import inspect_causal_model
+        from socialrec.explain.generator import inspect_causal_model
 
         inspect_causal_model(cfg.model_path)  # a bad model folder fails here, before Spark work
     recs = storage.read(spark, RECOMMENDATIONS).where((F.col(C.RUN_ID) == run_id) & (F.col(C.SPLIT) == protocol))
@@ -885,7 +885,7 @@ def evaluate_stage(
     the cold items every list ranks), and catalogue coverage, novelty and intra-list
     diversity (transformer item embeddings, else Word2Vec item vectors). Each model's rows
     are synced as one slice of ``metrics`` (run, model, protocol, seed)."""
-    from socialrec.metrics import BEYOND, beyond_accuracy
+    from socialrec.evaluation.metrics import BEYOND, beyond_accuracy
 
     train, test = _train_test(spark, storage, dataset, protocol, seed)
     recs_all = storage.read(spark, RECOMMENDATIONS).where((F.col(C.RUN_ID) == run_id) & (F.col(C.SPLIT) == protocol))
@@ -968,7 +968,7 @@ def format_summary(rows: list[dict], segment: str = "all") -> str:
     """A plain-text table for one segment: one line per model and k, one column per
     metric (auc, which has no k, repeated on each of the model's lines); with repeats
     over seeds, mean ± standard deviation. Then, for the other segments, nDCG per model."""
-    from socialrec.report import shown_rows
+    from socialrec.evaluation.report import shown_rows
 
     rows = shown_rows(rows)
     seg_rows = [r for r in rows if r.get("segment", "all") == segment]
@@ -1182,14 +1182,14 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
                                                       & F.col(C.MODEL).isin(*ev.models))
             result["metrics"] = [r.asDict() for r in rows.collect()]  # models x segments x metrics x k (x seeds)
             if cfg.report.enabled:
-                from socialrec.report import write_report
+                from socialrec.evaluation.report import write_report
 
                 with timer.stage("report"):
                     result["report"] = str(write_report(
                         spark, storage, cfg, run_id=run_id, rows=result["metrics"], params=params,
                         timings=timer.timings, out=report_dir(cfg, run_id)))
             if cfg.tracking.mlflow:
-                from socialrec.tracking import log_to_mlflow
+                from socialrec.evaluation.tracking import log_to_mlflow
 
                 with timer.stage("tracking"):
                     result["mlflow_run"] = log_to_mlflow(cfg, run_id=run_id, rows=result["metrics"], params=params,
