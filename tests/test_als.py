@@ -40,6 +40,13 @@ def test_id_map_keeps_numbers_across_runs(spark):
     assert {r.back for r in second.join(back, second.idx == back.i).collect()} == set(m2)
 
 
+def test_params_defaults_are_the_configs():
+    from socialrec.core.config import ALSConfig
+
+    c = ALSConfig()
+    assert ALSParams() == ALSParams(rank=c.rank, reg=c.reg, alpha=c.alpha, max_iter=c.max_iter)
+
+
 def test_grid_points_fill_from_the_base():
     pts = grid_points({"reg": [0.1, 1.0], "alpha": [2.0]}, ALSParams(rank=16, reg=9.0, alpha=9.0, max_iter=3))
     assert pts == [ALSParams(16, 0.1, 2.0, 3), ALSParams(16, 1.0, 2.0, 3)]

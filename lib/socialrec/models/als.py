@@ -57,9 +57,11 @@ OUT_SCHEMA = "user_id string, item_id string, rank int, score double, explanatio
 
 @dataclass(frozen=True)
 class ALSParams:
+    """One point of ALS's values; the defaults are ``ALSConfig``'s (conf/base.yaml)."""
+
     rank: int = 64
-    reg: float = 0.05
-    alpha: float = 10.0
+    reg: float = 0.3
+    alpha: float = 1.0
     max_iter: int = 15
 
     def label(self) -> str:
