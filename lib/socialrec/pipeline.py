@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 from socialrec.core import columns as C
 from socialrec.features import graph as G
 from socialrec.core.config import (
+    HYBRID_SIGNALS,
     RUN_ID,
     RUN_ID_RULE,
     SEGMENT_NAMES,
@@ -626,6 +627,124 @@ def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSCo
     return recs, release, {**info, **{f"weight.{f}": f"{v:.4g}" for f, v in coef.items() if v}}
 
 
+@dataclasses.dataclass
+class RecommendContext:
+    """What a model's builder reads in the recommend stage: the split (``train``,
+    ``test``, ``users``: everyone in either), ``newest`` (the newest train pair, epoch
+    microseconds), the users' own posts known by then (``own``; None when there are
+    none), the cold-start protocol's item list (``cold_items``; None otherwise), the
+    list length ``depth`` and the cut-off ``k`` tuning optimises, the content models'
+    arguments (``by_content``), the sections of the configuration, and the ALS fits the
+    models share. ``chosen_als``: the values ALS was tuned to in this stage, which the
+    hybrids reuse (set by the ``als`` builder)."""
+
+    spark: SparkSession
+    storage: Storage
+    run_id: str
+    dataset: str
+    protocol: str
+    seed: int
+    k: int
+    depth: int
+    train: DataFrame
+    test: DataFrame
+    users: DataFrame
+    newest: int | None
+    own: DataFrame | None
+    cold_items: list[str] | None
+    by_content: dict
+    content: ContentConfig
+    als: ALSConfig
+    hybrid: HybridConfig
+    graph: GraphConfig | None
+    embed_model: str
+    w2v_engine: str
+    cold_share: float
+    cold_history: int
+    fits: ALSFits
+    chosen_als: object = None
+
+
+# A builder: (context, model name) -> (recommendations (user, item, rank, score,
+# explanation, components map), values for runs.params, frames to unpersist once the
+# recommendations are written).
+Built = tuple[DataFrame, dict, list]
+
+
+def _build_popularity(ctx: RecommendContext, model: str) -> Built:
+    cand_df = None if ctx.cold_items is None else ctx.test.select(C.ITEM)
+    recs = recommend_popular(ctx.train, ctx.users, ctx.depth, candidates=cand_df, tie_seed=ctx.seed)
+    return recs.withColumn("components", F.create_map(F.lit("popularity"), F.col(C.SCORE))), {}, []
+
+
+def _build_content(ctx: RecommendContext, model: str) -> Built:
+    kind = "w2v" if model == "w2v_content" else "transformer"
+    vecs = _stored_vectors(ctx.spark, ctx.storage, dataset=ctx.dataset, kind=kind, embed_model=ctx.embed_model,
+                           w2v_engine=ctx.w2v_engine, w2v_variant=ctx.content.variant)
+    if vecs.limit(1).count() == 0:
+        if kind == "w2v":
+            raise RuntimeError(f"w2v_content: no {ctx.content.variant} item vectors from the {ctx.w2v_engine} engine "
+                               f"for dataset {ctx.dataset!r}; run `socialrec word2vec` first")
+        raise RuntimeError(f"transformer_content: no {ctx.embed_model} embeddings for dataset {ctx.dataset!r}; "
+                           "run `socialrec embed` first")
+    recs = recommend_by_content(ctx.train, vecs, **ctx.by_content)
+    signal = "w2v_cosine" if kind == "w2v" else "transformer_cosine"
+    return recs.withColumn("components", F.create_map(F.lit(signal), F.col(C.SCORE))), {}, []
+
+
+def _build_als(ctx: RecommendContext, model: str) -> Built:
+    bridge_vecs = _bridge_vectors(ctx.spark, ctx.storage, dataset=ctx.dataset, kinds=ctx.als.bridge,
+                                  embed_model=ctx.embed_model, w2v_engine=ctx.w2v_engine,
+                                  w2v_variant=ctx.content.variant)
+    edges = G.train_edges(ctx.storage.read(ctx.spark, EDGES, ctx.dataset), ctx.train, ctx.newest)
+    recs, params, release = _als(ctx.spark, ctx.storage, dataset=ctx.dataset, train=ctx.train, cfg=ctx.als, k=ctx.k,
+                                 depth=ctx.depth, run_id=ctx.run_id, protocol=ctx.protocol, seed=ctx.seed,
+                                 users=ctx.users, bridge_vecs=bridge_vecs, own=ctx.own,
+                                 edges=edges if edges.limit(1).count() else None, candidates=ctx.cold_items,
+                                 fits=ctx.fits)
+    ctx.chosen_als = _als_params(ctx.als, params)
+    return recs.withColumn("components", F.create_map(F.lit("als"), F.col(C.SCORE))), params, release
+
+
+def _build_social(ctx: RecommendContext, model: str) -> Built:
+    from socialrec.features.graph import recommend_social
+
+    g, _, _ = social_graph(ctx.spark, ctx.storage, dataset=ctx.dataset, train=ctx.train, cfg=ctx.graph or GraphConfig(),
+                           with_nodes=False)
+    if g is None:
+        raise RuntimeError(f"social: dataset {ctx.dataset!r} has no edges visible to the train period")
+    cands = None if ctx.cold_items is None else ctx.test.select(C.ITEM)
+    return recommend_social(ctx.train, g, ctx.depth, candidates=cands), {}, []
+
+
+def _build_hybrid(ctx: RecommendContext, model: str) -> Built:
+    """``hybrid`` and ``hybrid-no-<signal>`` leave the social signal out (and the named
+    one); ``hybrid-social`` has every signal."""
+    drop = frozenset() if model == "hybrid-social" else frozenset(
+        ["social"] + ([model[len("hybrid-no-"):]] if model.startswith("hybrid-no-") else []))
+    recs, release, params = _hybrid(ctx.spark, ctx.storage, dataset=ctx.dataset, train=ctx.train, cfg=ctx.hybrid,
+                                    als_cfg=ctx.als, als_params=ctx.chosen_als or _als_params(ctx.als), k=ctx.k,
+                                    depth=ctx.depth, w2v_engine=ctx.w2v_engine, w2v_variant=ctx.content.variant,
+                                    embed_model=ctx.embed_model, drop=drop, fits=ctx.fits, candidates=ctx.cold_items,
+                                    cold_share=ctx.cold_share, graph_cfg=ctx.graph, protocol=ctx.protocol,
+                                    cold_history=ctx.cold_history)
+    return recs, {f"{model}.{key}": v for key, v in params.items()}, release
+
+
+# The models `evaluation.models` may name (config.MODELS lists the same names; a test
+# holds them equal): adding a model is a builder and its entry here.
+MODEL_BUILDERS: dict = {
+    "popularity": _build_popularity,
+    "w2v_content": _build_content,
+    "transformer_content": _build_content,
+    "als": _build_als,
+    "social": _build_social,
+    "hybrid": _build_hybrid,
+    "hybrid-social": _build_hybrid,
+    **{f"hybrid-no-{signal}": _build_hybrid for signal in HYBRID_SIGNALS},
+}
+
+
 def recommend_stage(
     spark: SparkSession,
     storage: Storage,
@@ -675,69 +794,21 @@ def recommend_stage(
         by_content.update(k=depth, candidates=cold_items)
         log.info("recommend: cold_items: ranking %d cold items, %d per user", len(cold_items), depth)
     counts = {}
-    chosen_als = None  # the hybrid reuses the values ALS was tuned to in this stage
-    fits = ALSFits()  # each part fitted once per parameters, shared by als and the hybrids
+    ctx = RecommendContext(
+        spark=spark, storage=storage, run_id=run_id, dataset=dataset, protocol=protocol, seed=seed, k=k, depth=depth,
+        train=train, test=test, users=users, newest=newest, own=own if has_own else None, cold_items=cold_items,
+        by_content=by_content, content=content, als=als_cfg, hybrid=hybrid or HybridConfig(), graph=graph,
+        embed_model=embed_model, w2v_engine=w2v_engine, cold_share=cold_share, cold_history=cold_history,
+        fits=ALSFits())  # each part fitted once per parameters, shared by als and the hybrids
+    fits = ctx.fits
     try:
         for model in models:
-            release = []
-            if model == "popularity":
-                cand_df = None if cold_items is None else test.select(C.ITEM)
-                recs = recommend_popular(train, users, depth, candidates=cand_df, tie_seed=seed)
-                recs = recs.withColumn("components", F.create_map(F.lit("popularity"), F.col(C.SCORE)))
-            elif model == "w2v_content":
-                vecs = _stored_vectors(spark, storage, dataset=dataset, kind="w2v", embed_model=embed_model,
-                                       w2v_engine=w2v_engine, w2v_variant=content.variant)
-                if vecs.limit(1).count() == 0:
-                    raise RuntimeError(f"w2v_content: no {content.variant} item vectors from the {w2v_engine} engine for "
-                                       f"dataset {dataset!r}; run `socialrec word2vec` first")
-                recs = recommend_by_content(train, vecs, **by_content)
-                recs = recs.withColumn("components", F.create_map(F.lit("w2v_cosine"), F.col(C.SCORE)))
-            elif model == "als":
-                bridge_vecs = _bridge_vectors(spark, storage, dataset=dataset, kinds=als_cfg.bridge,
-                                              embed_model=embed_model, w2v_engine=w2v_engine, w2v_variant=content.variant)
-                edges = G.train_edges(storage.read(spark, EDGES, dataset), train, newest)
-                recs, params, release = _als(spark, storage, dataset=dataset, train=train, cfg=als_cfg, k=k,
-                                             depth=depth, run_id=run_id, protocol=protocol, seed=seed, users=users,
-                                             bridge_vecs=bridge_vecs,
-                                             own=own if has_own else None,
-                                             edges=edges if edges.limit(1).count() else None, candidates=cold_items,
-                                         fits=fits)
-                recs = recs.withColumn("components", F.create_map(F.lit("als"), F.col(C.SCORE)))
-                chosen_als = _als_params(als_cfg, params)
-                if chosen_params is not None:
-                    chosen_params.update(params)
-            elif model == "social":
-                g, _, _ = social_graph(spark, storage, dataset=dataset, train=train, cfg=graph or GraphConfig(),
-                                       with_nodes=False)
-                if g is None:
-                    raise RuntimeError(f"social: dataset {dataset!r} has no edges visible to the train period")
-                from socialrec.features.graph import recommend_social
-
-                recs = recommend_social(train, g, depth, candidates=None if cold_items is None else test.select(C.ITEM))
-            elif model in ("hybrid", "hybrid-social") or model.startswith("hybrid-no-"):
-                # hybrid and hybrid-no-<signal> leave the social signal out; hybrid-social adds it
-                drop = frozenset(["social"] + ([model[len("hybrid-no-"):]] if model.startswith("hybrid-no-") else []))
-                if model == "hybrid-social":
-                    drop = frozenset()
-                chosen = chosen_als or _als_params(als_cfg)
-                recs, release, params = _hybrid(spark, storage, dataset=dataset, train=train, cfg=hybrid or HybridConfig(),
-                                                als_cfg=als_cfg, als_params=chosen, k=k, depth=depth,
-                                                w2v_engine=w2v_engine, w2v_variant=content.variant,
-                                                embed_model=embed_model, drop=drop, fits=fits,
-                                                candidates=cold_items, cold_share=cold_share, graph_cfg=graph,
-                                                protocol=protocol, cold_history=cold_history)
-                if chosen_params is not None:
-                    chosen_params.update({f"{model}.{key}": v for key, v in params.items()})
-            elif model == "transformer_content":
-                vecs = _stored_vectors(spark, storage, dataset=dataset, kind="transformer", embed_model=embed_model,
-                                       w2v_engine=w2v_engine, w2v_variant=content.variant)
-                if vecs.limit(1).count() == 0:
-                    raise RuntimeError(f"transformer_content: no {embed_model} embeddings for dataset {dataset!r}; "
-                                       "run `socialrec embed` first")
-                recs = recommend_by_content(train, vecs, **by_content)
-                recs = recs.withColumn("components", F.create_map(F.lit("transformer_cosine"), F.col(C.SCORE)))
-            else:  # validated by config; new models plug in here
+            build = MODEL_BUILDERS.get(model)
+            if build is None:  # validated by config; a new model is one entry in MODEL_BUILDERS
                 raise ValueError(f"evaluation.models: unknown model {model!r}")
+            recs, params, release = build(ctx, model)
+            if chosen_params is not None:
+                chosen_params.update(params)
             recs = (
                 recs.withColumn(C.RUN_ID, F.lit(run_id))
                 .withColumn(C.DATASET, F.lit(dataset))
