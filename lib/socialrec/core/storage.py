@@ -107,7 +107,7 @@ class Storage:
         log.info("created Delta table %s", loc)
 
     def _add_missing_columns(self, spark: SparkSession, table: Table) -> None:
-        """The schema evolution rule for tables (README, "Guarantees"): a column declared
+        """The schema evolution rule for tables (docs/tables.md, "Guarantees"): a column declared
         in schemas.py but absent from an existing table is added (nullable, null in old
         rows) with ALTER TABLE; a column the table has but the declaration lacks is kept
         and ignored by reads that project to the declared schema; a column whose type

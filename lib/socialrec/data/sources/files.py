@@ -70,7 +70,7 @@ def read_table(spark: SparkSession, name: str, fs: FileSourceConfig) -> DataFram
     cols = {canon: F.col(f"`{fs.columns.get(canon, canon)}`").cast("string")
             for canon in wanted if fs.columns.get(canon, canon) in have}
     ignored = sorted(set(have) - {fs.columns.get(c, c) for c in cols})
-    if ignored:  # schema rule: columns beyond the canonical ones are not read (see README)
+    if ignored:  # schema rule: columns beyond the canonical ones are not read (see docs/tables.md, "Guarantees")
         log.info("%s: %s: column(s) %s are not canonical and are ignored", what, path, ", ".join(ignored))
     if fs.format != "parquet":
         bad_text = F.concat_ws("", *cols.values()) if cols else F.lit("")
