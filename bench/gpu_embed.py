@@ -35,8 +35,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))  # run as a plain script too
 
-from socialrec.features.encoder import default_model_path, get_encoder, inspect_model  # noqa: E402
 from socialrec.data.vocab import NAMES, TOPICS  # noqa: E402
+from socialrec.features.encoder import default_model_path, get_encoder, inspect_model  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -29,11 +29,11 @@ import numpy as np
 from pyspark.sql import functions as F
 
 from bench import compare, emit, fmt, machine_label, save
-from socialrec.features import graph as G
 from socialrec.core.config import CONF_DIR, load_config
-from socialrec.data.ingest import validate
 from socialrec.core.session import get_spark
+from socialrec.data.ingest import validate
 from socialrec.data.sources import load_raw
+from socialrec.features import graph as G
 
 P, Q, LENGTH, WALKS = 0.5, 2.0, 20, 10
 

@@ -25,12 +25,12 @@ from pyspark.sql import functions as F
 
 from bench import compare, emit, machine_label, save
 from socialrec.core.config import CONF_DIR, load_config
-from socialrec.data.ingest import validate
-from socialrec.evaluation.metrics import ranking_metrics
-from socialrec.models.popularity import recommend_popular
 from socialrec.core.session import get_spark
+from socialrec.data.ingest import validate
 from socialrec.data.sources import load_raw
 from socialrec.data.split import stratified_split, to_pairs
+from socialrec.evaluation.metrics import ranking_metrics
+from socialrec.models.popularity import recommend_popular
 
 
 def _time(fn, repeat=3):

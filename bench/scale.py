@@ -73,9 +73,9 @@ def run_one(users: int, out: Path, *, models: list[str], driver_memory: str, pos
 
     from socialrec.core import columns as C
     from socialrec.core.config import CONF_DIR, load_config
-    from socialrec.pipeline import run_stage
     from socialrec.core.session import get_spark
     from socialrec.core.storage import Storage
+    from socialrec.pipeline import run_stage
 
     work = out.parent / "work"
     posts = max(50, int(users * posts_per_user))

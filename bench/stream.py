@@ -40,10 +40,10 @@ from pyspark.sql import functions as F
 from bench import compare, emit, machine_label, rows_table, save
 from socialrec.core import columns as C
 from socialrec.core.config import CONF_DIR, load_config
-from socialrec.pipeline import embed_stage, graph_stage, ingest_stage
 from socialrec.core.schemas import FRESH_RECOMMENDATIONS, ITEMS
 from socialrec.core.session import get_spark
 from socialrec.core.storage import Storage
+from socialrec.pipeline import embed_stage, graph_stage, ingest_stage
 from socialrec.stream import run_stream
 
 

@@ -11,8 +11,21 @@ import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
-from socialrec.models.als import ALSParams, blocks_for, bridge, cold_user_vectors, confidence_value, fit, fold_in, \
-    grid_points, new_id_map, recommend_from_factors, ridge_map, train_and_recommend, tune
+from socialrec.models.als import (
+    ALSParams,
+    blocks_for,
+    bridge,
+    cold_user_vectors,
+    confidence_value,
+    fit,
+    fold_in,
+    grid_points,
+    new_id_map,
+    recommend_from_factors,
+    ridge_map,
+    train_and_recommend,
+    tune,
+)
 from socialrec.models.retrieval import centre
 
 

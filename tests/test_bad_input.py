@@ -23,11 +23,11 @@ import pytest
 from pyspark.sql import functions as F
 
 from socialrec.core.config import CONF_DIR, load_config
+from socialrec.core.storage import Storage
 from socialrec.data.ingest import validate
-from socialrec.pipeline import ingest_stage
 from socialrec.data.readers import SourceError
 from socialrec.data.sources import load_raw
-from socialrec.core.storage import Storage
+from socialrec.pipeline import ingest_stage
 
 from .conftest import ROOT
 

@@ -12,13 +12,13 @@ from datetime import datetime, timedelta
 import pytest
 from pyspark.sql import functions as F
 
-from socialrec.core.config import ConfigError, ExplainConfig, GraphConfig, load_config, CONF_DIR
-from socialrec.features.encoder import ModelError
-from socialrec.explain import Names, build_prompt, cap, guard, normalise, plain_text, unlisted_mentions
-from socialrec.explain.generator import Generator, inspect_causal_model, random_causal_lm
-from socialrec.pipeline import explain_stage
+from socialrec.core.config import CONF_DIR, ConfigError, ExplainConfig, GraphConfig, load_config
 from socialrec.core.schemas import EDGES, ITEM_EMBEDDINGS, ITEMS, RECOMMENDATIONS, SPLITS, USERS
 from socialrec.core.storage import Storage
+from socialrec.explain import Names, build_prompt, cap, guard, normalise, plain_text, unlisted_mentions
+from socialrec.explain.generator import Generator, inspect_causal_model, random_causal_lm
+from socialrec.features.encoder import ModelError
+from socialrec.pipeline import explain_stage
 
 DS = "tiny"
 T0 = datetime(2026, 1, 1)

@@ -13,6 +13,7 @@ import pytest
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from socialrec.core.schemas import ITEMS
 from socialrec.models.hybrid import (
     FEATURES,
     build_catalogue,
@@ -22,7 +23,6 @@ from socialrec.models.hybrid import (
     social_inputs,
     train_ranker,
 )
-from socialrec.core.schemas import ITEMS
 
 
 def _items(spark, ids):
@@ -124,8 +124,8 @@ def test_listwise_trials_equal_ranking_metrics_over_the_ranked_lists(spark):
     """The search scores all steps of a feature in one pass; each trial's nDCG@k must be
     the metric of rank_with's top k (ties by item id, features with few distinct values
     so that ties happen), users of the truth without candidates counting 0."""
-    from socialrec.models.hybrid import _pack_lists, trial_ndcg
     from socialrec.evaluation.metrics import ranking_metrics
+    from socialrec.models.hybrid import _pack_lists, trial_ndcg
 
     rng = np.random.default_rng(3)
     rows, truth = [], []

@@ -10,8 +10,8 @@ import pytest
 from pyspark.sql import functions as F
 
 from socialrec.core.config import CONF_DIR, load_config
-from socialrec.pipeline import format_summary, run_stage
 from socialrec.core.storage import Storage
+from socialrec.pipeline import format_summary, run_stage
 
 from .conftest import ROOT
 

@@ -12,10 +12,10 @@ import pytest
 from pyspark.sql import functions as F
 
 from socialrec.core.config import CONF_DIR, REDACTED, ConfigError, load_config
-from socialrec.features.encoder import ModelError, inspect_model
-from socialrec.pipeline import run_stage
 from socialrec.core.schemas import USERS
 from socialrec.core.storage import SchemaMismatch, Storage
+from socialrec.features.encoder import ModelError, inspect_model
+from socialrec.pipeline import run_stage
 
 from .conftest import ROOT
 

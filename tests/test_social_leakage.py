@@ -13,13 +13,13 @@ import pytest
 from pyspark.sql import functions as F
 
 from socialrec.core.config import CONF_DIR, GraphConfig, HybridConfig, load_config
-from socialrec.features.graph import recommend_social
-from socialrec.models.hybrid import build_catalogue, candidates, social_inputs
-from socialrec.data.ingest import validate
-from socialrec.pipeline import social_graph
 from socialrec.core.schemas import EDGES
+from socialrec.data.ingest import validate
 from socialrec.data.sources import load_raw
 from socialrec.data.split import PROTOCOLS, split, stratified_split, to_pairs
+from socialrec.features.graph import recommend_social
+from socialrec.models.hybrid import build_catalogue, candidates, social_inputs
+from socialrec.pipeline import social_graph
 
 T0 = datetime(2020, 1, 1)
 N = 16  # threads: asker 100+i asks question 1000+i, answerer 200+i answers it (post 3000+i)

@@ -22,8 +22,8 @@ from pyspark.sql import functions as F
 from socialrec.core.config import ConfigError, EmbedConfig, GraphConfig, StreamConfig, load_config
 from socialrec.core.schemas import EDGES, INTERACTIONS, ITEMS, USERS
 from socialrec.core.storage import Storage
-from socialrec.stream import CRASH_ENV, REASONS, run_stream, score_block
 from socialrec.features.trending import velocity
+from socialrec.stream import CRASH_ENV, REASONS, run_stream, score_block
 
 ROOT = Path(__file__).resolve().parents[1]
 DS = "synthetic"  # a label here (the CLI run in the restart test needs a known dataset name)

@@ -19,7 +19,6 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from socialrec.core import columns as C
-from socialrec.features import graph as G
 from socialrec.core.config import (
     HYBRID_SIGNALS,
     RUN_ID,
@@ -37,12 +36,6 @@ from socialrec.core.config import (
     TokenizeConfig,
     Word2VecConfig,
 )
-from socialrec.models.content import recommend_by_content
-from socialrec.features.embed import EmbedSettings, content_hash, embedding_column, embedding_text
-from socialrec.data.ingest import validate
-from socialrec.evaluation.metrics import ranking_metrics
-from socialrec.models.popularity import recommend_popular
-from socialrec.data.readers import SourceError, read_failure
 from socialrec.core.runs import Timer, max_heap_mib, new_run_id, record_run
 from socialrec.core.schemas import (
     EDGES,
@@ -52,22 +45,29 @@ from socialrec.core.schemas import (
     ITEM_W2V,
     ITEMS,
     METRICS,
-    RUNS,
     NODE_EMBEDDINGS,
     RECOMMENDATIONS,
     REJECTS,
+    RUNS,
     SPLITS,
     TOKENS,
     USER_PROFILES,
     USERS,
     WORD_VECTORS,
 )
-from socialrec.features.tokenize import tokenize
-from socialrec.features.word2vec import item_vectors, train_word_vectors
 from socialrec.core.session import ensure_checkpoint_dir
+from socialrec.core.storage import Storage
+from socialrec.data.ingest import validate
+from socialrec.data.readers import SourceError, read_failure
 from socialrec.data.sources import load_raw
 from socialrec.data.split import known_by, newest_pair, split, to_pairs
-from socialrec.core.storage import Storage
+from socialrec.evaluation.metrics import ranking_metrics
+from socialrec.features import graph as G
+from socialrec.features.embed import EmbedSettings, content_hash, embedding_column, embedding_text
+from socialrec.features.tokenize import tokenize
+from socialrec.features.word2vec import item_vectors, train_word_vectors
+from socialrec.models.content import recommend_by_content
+from socialrec.models.popularity import recommend_popular
 
 log = logging.getLogger(__name__)
 
@@ -539,9 +539,9 @@ def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSCo
     cold_users a cold-users split of train (other users, same ``cold_history``). Unless
     ``social`` is dropped, the social signal (``social_graph``, ``hybrid.social_inputs``)
     adds friends' items, node-embedding and neighbour-profile candidates and features."""
+    from socialrec.data.split import cold_items_split, cold_users_split, stratified_split, time_cut_split
     from socialrec.models import als as A
     from socialrec.models import hybrid as H
-    from socialrec.data.split import cold_items_split, cold_users_split, stratified_split, time_cut_split
 
     items = storage.read(spark, ITEMS, dataset)
     content = {}

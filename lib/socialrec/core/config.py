@@ -15,20 +15,19 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.resources
-from datetime import datetime
 import json
 import os
 import re
 import types
 import typing
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from socialrec.data.vocab import TOPICS
-
 
 
 def _find_conf_dir():

@@ -21,9 +21,9 @@ from pyspark.sql import functions as F
 
 from socialrec.core import columns as C
 from socialrec.core.config import DatasetConfig
-from socialrec.data.readers import ERROR
 from socialrec.core.schemas import EDGES, INTERACTIONS, ITEMS, REJECTS, USERS, Table, conform
 from socialrec.data.contract import RawTables
+from socialrec.data.readers import ERROR
 
 # Timestamps accepted: ISO-like text, or integer epoch seconds / milliseconds.
 EARLIEST = "1970-01-01 00:00:00"

@@ -252,8 +252,8 @@ def tune(train: DataFrame, users_map: DataFrame, items_map: DataFrame, points: l
     ``factors``: ``(fit_part, params) -> (user vectors, item vectors)`` that owns what it
     returns (e.g. ``pipeline.ALSFits``, which keeps them for the hybrid's ranker, fitted
     on the same part); default: ``fit_factors``, unpersisted after each point."""
-    from socialrec.evaluation.metrics import ranking_metrics
     from socialrec.data.split import stratified_split
+    from socialrec.evaluation.metrics import ranking_metrics
 
     fit_part, val = stratified_split(train, val_ratio, seed)
     fit_part, val = fit_part.cache(), val.cache()  # every grid point reads both

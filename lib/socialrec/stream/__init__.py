@@ -58,9 +58,6 @@ from pyspark.sql import functions as F
 
 from socialrec.core import columns as C
 from socialrec.core.config import EmbedConfig, StreamConfig
-from socialrec.features.embed import EmbedSettings, content_hash, embedding_column, embedding_text
-from socialrec.data.ingest import CONTENT_EARLIEST, Rule, _blank, _num, _ts_rules
-from socialrec.models.retrieval import centre, unit_rows, users_per_block
 from socialrec.core.schemas import (
     EDGES,
     FRESH_RECOMMENDATIONS,
@@ -74,7 +71,10 @@ from socialrec.core.schemas import (
     conform,
 )
 from socialrec.core.storage import Storage
+from socialrec.data.ingest import CONTENT_EARLIEST, Rule, _blank, _num, _ts_rules
+from socialrec.features.embed import EmbedSettings, content_hash, embedding_column, embedding_text
 from socialrec.features.trending import bucket_start
+from socialrec.models.retrieval import centre, unit_rows, users_per_block
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ from socialrec.core.config import DATASETS, ConfigError, DatasetConfig
 from socialrec.data.contract import RawTables
 from socialrec.data.synthetic import generate
 
+
 def load_raw(spark: SparkSession, dataset: DatasetConfig) -> RawTables:
     """The raw tables of the configured dataset (``dataset.adapter``, default its name)."""
     adapter = dataset.adapter or dataset.name

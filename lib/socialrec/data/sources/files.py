@@ -35,9 +35,9 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from socialrec.core import columns as C
 from socialrec.core.config import FileSourceConfig
-from socialrec.data.readers import ERROR, SourceError, failure_cause, number_rows, refuse_empty, undecodable
 from socialrec.core.schemas import EDGES, INTERACTIONS, ITEMS, USERS
 from socialrec.data.contract import RawTables
+from socialrec.data.readers import ERROR, SourceError, failure_cause, number_rows, refuse_empty, undecodable
 
 log = logging.getLogger(__name__)
 CORRUPT = "_corrupt_record"  # the text of a record the reader could not parse

@@ -16,8 +16,8 @@ from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
 
 from socialrec.core import columns as C
-from socialrec.data.readers import read_lines, require_files, split_fields, users_from_ids
 from socialrec.data.contract import RawTables
+from socialrec.data.readers import read_lines, require_files, split_fields, users_from_ids
 
 FILES = ["user_artists.dat", "artists.dat", "user_friends.dat", "tags.dat", "user_taggedartists.dat"]
 PLAYS_TS = "2011-05-01 00:00:00"

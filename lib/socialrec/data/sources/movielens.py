@@ -12,8 +12,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from socialrec.core import columns as C
-from socialrec.data.readers import read_csv, read_lines, require_files, split_fields, users_from_ids
 from socialrec.data.contract import RawTables
+from socialrec.data.readers import read_csv, read_lines, require_files, split_fields, users_from_ids
 
 ML100K_FILES = ["u.data", "u.item", "u.user", "u.genre"]
 LATEST_FILES = ["ratings.csv", "movies.csv", "tags.csv"]

@@ -27,8 +27,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from socialrec.core import columns as C
-from socialrec.data.readers import ERROR, read_lines, require_files, strip_html, undecodable
 from socialrec.data.contract import RawTables
+from socialrec.data.readers import ERROR, read_lines, require_files, strip_html, undecodable
 
 FILES = ["Posts.xml", "Comments.xml", "Votes.xml", "Users.xml"]
 RAW_CHARS = 10_000  # a broken row's text kept in rejects.raw
