@@ -17,13 +17,13 @@ or pre-1970 timestamps, unknown items, self-follows) to exercise the rejects pat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
 from socialrec.core import columns as C
+from socialrec.data.contract import RawTables
 from socialrec.data.vocab import BIO_TEMPLATE, N_ADJS, N_NOUNS, N_VERBS, NAMES, TEMPLATES, TITLE_TEMPLATES, TOPICS
 
 _MOD = 2_147_483_647  # a prime; hashes reduced modulo it give uniforms on [0, 1)
