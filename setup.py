@@ -32,7 +32,9 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     package_dir={"socialrec": "lib/socialrec", "socialrec.conf": "conf", "socialrec_jobs": "jobs"},
-    packages=["socialrec", "socialrec.sources", "socialrec.conf", "socialrec_jobs"],
+    packages=["socialrec", "socialrec.core", "socialrec.data", "socialrec.data.sources", "socialrec.features",
+              "socialrec.models", "socialrec.evaluation", "socialrec.explain", "socialrec.stream", "socialrec.conf",
+              "socialrec_jobs"],
     package_data={"socialrec.conf": ["*.yaml", "env/*.yaml", "datasets/*.yaml"]},
     install_requires=requirements,
     extras_require={

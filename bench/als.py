@@ -35,13 +35,13 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from bench import compare, emit, fmt, machine_label, same_top_k, save, timed_cache
-from socialrec import als as A
-from socialrec.config import CONF_DIR, load_config
-from socialrec.ingest import validate
-from socialrec.metrics import ranking_metrics
-from socialrec.session import get_spark
-from socialrec.sources import load_raw
-from socialrec.split import stratified_split, to_pairs
+from socialrec.core.config import CONF_DIR, load_config
+from socialrec.core.session import get_spark
+from socialrec.data.ingest import validate
+from socialrec.data.sources import load_raw
+from socialrec.data.split import stratified_split, to_pairs
+from socialrec.evaluation.metrics import ranking_metrics
+from socialrec.models import als as A
 
 IMPLICIT_GRID = {"regularization": [0.1, 1.0, 3.0, 10.0, 30.0, 100.0], "alpha": [0.3, 1.0, 3.0]}
 

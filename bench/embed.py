@@ -34,12 +34,11 @@ from pyspark.sql import functions as F
 
 from bench import PeakRSS, _gib, compare, emit, fmt, machine_label, same_top_k, save, timed_cache
 from bench.gpu_embed import post_texts
-from socialrec.config import CONF_DIR, load_config
-from socialrec.content import recommend_by_content
-from socialrec.embed import EmbedSettings, embedding_column
-from socialrec.encoder import default_model_path
-from socialrec.session import get_spark
-
+from socialrec.core.config import CONF_DIR, load_config
+from socialrec.core.session import get_spark
+from socialrec.features.embed import EmbedSettings, embedding_column
+from socialrec.features.encoder import default_model_path
+from socialrec.models.content import recommend_by_content
 
 
 def crossjoin_topk(train, items, k):

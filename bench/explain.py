@@ -6,11 +6,11 @@
 No pretrained generative model can be fetched here, so the model is a randomly
 initialised one with the shape of SmolLM2-135M (hidden 576, 30 layers, 9 heads, 3 key/value
 heads, MLP 1536; MiniLM's 30k WordPiece tokenizer) built by
-``socialrec.generator.random_causal_lm``: its text is noise, its cost per token is that of
+``socialrec.explain.generator.random_causal_lm``: its text is noise, its cost per token is that of
 a real 135M model. Its tokenizer has no end-of-text token, so every explanation runs the
 full ``--new-tokens``: the figures are the cost of the longest explanation allowed.
 
-1. the engine (``socialrec.generator.Generator``: prompts sorted by length, batches of
+1. the engine (``socialrec.explain.generator.Generator``: prompts sorted by length, batches of
    ``--batch`` with left padding, greedy) vs the Hugging Face ``text-generation`` pipeline
    called once per prompt with the same generation settings, in one process; the texts
    must be the same.
@@ -31,7 +31,7 @@ import time
 
 from bench import compare, emit, fmt, machine_label, save
 from socialrec.explain import Names, build_prompt, generated_column
-from socialrec.generator import GenerateSettings, Generator, random_causal_lm
+from socialrec.explain.generator import GenerateSettings, Generator, random_causal_lm
 
 SMOLLM_135M = dict(hidden=576, layers=30, heads=9, kv_heads=3, intermediate=1536, context=2048)
 TITLES = ["Dry hopping an IPA with Citra", "How long should a stout condition?", "Choosing a yeast for a tripel",
@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     import torch
     from transformers import pipeline
 
-    from socialrec.encoder import default_model_path
+    from socialrec.features.encoder import default_model_path
 
     rows_in = reasons_rows(n)
     prompts = prompts_of(rows_in)
@@ -99,8 +99,8 @@ def main(argv=None) -> int:
                                ours_s=t_ours, peer_s=t_peer))
 
         # ---------------------------------------------------------------- 2. Spark UDF vs the engine in one process
-        from socialrec.config import CONF_DIR, load_config
-        from socialrec.session import get_spark
+        from socialrec.core.config import CONF_DIR, load_config
+        from socialrec.core.session import get_spark
 
         cfg = load_config([CONF_DIR / "base.yaml", CONF_DIR / "env" / "local.yaml"], ["spark.progress=false"])
         spark = get_spark(cfg.spark, cfg.jars)

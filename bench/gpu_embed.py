@@ -2,7 +2,7 @@
 
 Several worker processes share one GPU, as Spark tasks with
 ``spark.task.resource.gpu.amount < 1`` do: each loads the model once
-(``socialrec.encoder.get_encoder``), takes whole "partitions" (lists of Arrow-batch-sized
+(``socialrec.features.encoder.get_encoder``), takes whole "partitions" (lists of Arrow-batch-sized
 chunks) and streams them through ``Encoder.encode_iter`` (next chunk tokenised in a
 thread while the GPU runs the current one), returning the vectors to the parent like
 the UDF returns them to Spark. Needs only torch, transformers, numpy (no Java, no
@@ -35,8 +35,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))  # run as a plain script too
 
-from socialrec.encoder import default_model_path, get_encoder, inspect_model  # noqa: E402
-from socialrec.vocab import NAMES, TOPICS  # noqa: E402
+from socialrec.data.vocab import NAMES, TOPICS  # noqa: E402
+from socialrec.features.encoder import default_model_path, get_encoder, inspect_model  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -29,11 +29,11 @@ import numpy as np
 from pyspark.sql import functions as F
 
 from bench import compare, emit, fmt, machine_label, save
-from socialrec import graph as G
-from socialrec.config import CONF_DIR, load_config
-from socialrec.ingest import validate
-from socialrec.session import get_spark
-from socialrec.sources import load_raw
+from socialrec.core.config import CONF_DIR, load_config
+from socialrec.core.session import get_spark
+from socialrec.data.ingest import validate
+from socialrec.data.sources import load_raw
+from socialrec.features import graph as G
 
 P, Q, LENGTH, WALKS = 0.5, 2.0, 20, 10
 
@@ -129,7 +129,7 @@ def one_graph(spark, name: str, edges, rows: list) -> None:
     tokens.count()
     results = {}
     for engine in ("spark", "gensim"):
-        from socialrec.word2vec import train_word_vectors
+        from socialrec.features.word2vec import train_word_vectors
 
         start = time.perf_counter()
         vecs = train_word_vectors(tokens, engine=engine, vector_size=64, window=5, min_count=1, max_iter=5,

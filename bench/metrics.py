@@ -24,13 +24,13 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from bench import compare, emit, machine_label, save
-from socialrec.config import CONF_DIR, load_config
-from socialrec.ingest import validate
-from socialrec.metrics import ranking_metrics
-from socialrec.popularity import recommend_popular
-from socialrec.session import get_spark
-from socialrec.sources import load_raw
-from socialrec.split import stratified_split, to_pairs
+from socialrec.core.config import CONF_DIR, load_config
+from socialrec.core.session import get_spark
+from socialrec.data.ingest import validate
+from socialrec.data.sources import load_raw
+from socialrec.data.split import stratified_split, to_pairs
+from socialrec.evaluation.metrics import ranking_metrics
+from socialrec.models.popularity import recommend_popular
 
 
 def _time(fn, repeat=3):
@@ -123,7 +123,7 @@ def main(argv=None) -> int:
     gap = max(abs(ours[key] - v) for key, v in theirs.items())
     agree = gap < 1e-9
     rows.append(compare("metrics", f"ranking metrics, 4 metrics x 2 cut-offs, {n_users:,} users",
-                        "socialrec.metrics (one job; adds mrr, hit rate)", "pyspark RankingEvaluator (one pass each)",
+                        "socialrec.evaluation.metrics (one job; adds mrr, hit rate)", "pyspark RankingEvaluator (one pass each)",
                         "s", t_ours, t_peer, check=f"values agree within {gap:.1e}", same_result=agree))
 
     machine = machine_label(spark)

@@ -71,11 +71,11 @@ def run_one(users: int, out: Path, *, models: list[str], driver_memory: str, pos
     is killed)."""
     from pyspark.sql import functions as F
 
-    from socialrec import columns as C
-    from socialrec.config import CONF_DIR, load_config
+    from socialrec.core import columns as C
+    from socialrec.core.config import CONF_DIR, load_config
+    from socialrec.core.session import get_spark
+    from socialrec.core.storage import Storage
     from socialrec.pipeline import run_stage
-    from socialrec.session import get_spark
-    from socialrec.storage import Storage
 
     work = out.parent / "work"
     posts = max(50, int(users * posts_per_user))

@@ -38,12 +38,12 @@ import numpy as np
 from pyspark.sql import functions as F
 
 from bench import compare, emit, machine_label, rows_table, save
-from socialrec import columns as C
-from socialrec.config import CONF_DIR, load_config
+from socialrec.core import columns as C
+from socialrec.core.config import CONF_DIR, load_config
+from socialrec.core.schemas import FRESH_RECOMMENDATIONS, ITEMS
+from socialrec.core.session import get_spark
+from socialrec.core.storage import Storage
 from socialrec.pipeline import embed_stage, graph_stage, ingest_stage
-from socialrec.schemas import FRESH_RECOMMENDATIONS, ITEMS
-from socialrec.session import get_spark
-from socialrec.storage import Storage
 from socialrec.stream import run_stream
 
 
@@ -58,7 +58,7 @@ def floor_seconds(texts: list[list[str]], profiles: np.ndarray, mean: np.ndarray
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from socialrec.retrieval import centre
+    from socialrec.models.retrieval import centre
 
     torch.set_num_threads(2)
     model = SentenceTransformer(model_path, device="cpu")
@@ -143,7 +143,7 @@ def main(argv=None) -> int:
     # peers on the same posts and profiles
     prof = storage.read(spark, "user_profiles", ds).where(F.col("source") == "history").select("vector").collect()
     P = np.array([r.vector for r in prof], dtype=np.float32)
-    from socialrec.encoder import default_model_path
+    from socialrec.features.encoder import default_model_path
 
     fc = storage.read(spark, "item_embeddings", ds).where(F.col("vector").isNotNull()).select("vector").collect()
     cat = np.array([r.vector for r in fc], dtype=np.float64)

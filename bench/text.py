@@ -29,13 +29,13 @@ import regex
 from pyspark.sql import functions as F
 
 from bench import compare, emit, fit_exponent, machine_label
-from socialrec.config import CONF_DIR, load_config
-from socialrec.quality import neighbour_agreement, word_quality
-from socialrec.session import get_spark
-from socialrec.sources import load_raw
-from socialrec.synthetic import generate
-from socialrec.tokenize import NO_SPACE_SCRIPTS, TOKEN_SPLIT, URL_PATTERN, tokenize
-from socialrec.word2vec import train_word_vectors
+from socialrec.core.config import CONF_DIR, load_config
+from socialrec.core.session import get_spark
+from socialrec.data.sources import load_raw
+from socialrec.data.synthetic import generate
+from socialrec.features.quality import neighbour_agreement, word_quality
+from socialrec.features.tokenize import NO_SPACE_SCRIPTS, TOKEN_SPLIT, URL_PATTERN, tokenize
+from socialrec.features.word2vec import train_word_vectors
 
 OUT = Path(__file__).resolve().parent / "results"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -20,8 +20,8 @@ nb = notebook.context(globals(), {
 })
 cfg = nb.config()
 
-from socialrec.session import get_spark
-from socialrec.storage import Storage
+from socialrec.core.session import get_spark
+from socialrec.core.storage import Storage
 
 spark = get_spark(cfg.spark, cfg.jars)
 storage = Storage(cfg.storage.root, cfg.storage.catalog)

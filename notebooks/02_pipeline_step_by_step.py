@@ -23,8 +23,8 @@ run_id = nb.params["run_id"]
 from pyspark.sql import functions as F
 
 from socialrec.pipeline import format_summary, run_stage
-from socialrec.session import get_spark
-from socialrec.storage import Storage
+from socialrec.core.session import get_spark
+from socialrec.core.storage import Storage
 
 spark = get_spark(cfg.spark, cfg.jars)
 storage = Storage(cfg.storage.root, cfg.storage.catalog)

@@ -21,8 +21,8 @@ run_id, k = nb.params["run_id"], int(nb.params["k"])
 
 from pyspark.sql import functions as F
 
-from socialrec.session import get_spark
-from socialrec.storage import Storage
+from socialrec.core.session import get_spark
+from socialrec.core.storage import Storage
 
 spark = get_spark(cfg.spark, cfg.jars)
 storage = Storage(cfg.storage.root, cfg.storage.catalog)

@@ -21,8 +21,8 @@ k = int(nb.params["k"])
 
 from pyspark.sql import functions as F
 
-from socialrec.session import get_spark
-from socialrec.storage import Storage
+from socialrec.core.session import get_spark
+from socialrec.core.storage import Storage
 
 spark = get_spark(cfg.spark, cfg.jars)
 storage = Storage(cfg.storage.root, cfg.storage.catalog)
@@ -35,7 +35,7 @@ if not run_id:
     if latest is None:
         raise ValueError(f"no run with metrics under {cfg.storage.catalog or cfg.storage.root}; run notebook 2 first")
     run_id = latest.run_id
-from socialrec.config import PROTOCOLS
+from socialrec.core.config import PROTOCOLS
 
 # The run's recommendation metrics (the word2vec stage also writes quality rows to `metrics`).
 rows = metrics.where((F.col("run_id") == run_id) & F.col("split").isin(*PROTOCOLS))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from socialrec.config import CONF_DIR, load_config
+from socialrec.core.config import CONF_DIR, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -21,7 +21,7 @@ def test_config():
 
 @pytest.fixture(scope="session")
 def spark(test_config, tmp_path_factory):
-    from socialrec.session import get_spark
+    from socialrec.core.session import get_spark
 
     cfg = test_config
     cfg.spark.conf = {**cfg.spark.conf, "spark.sql.warehouse.dir": str(tmp_path_factory.mktemp("spark-warehouse"))}
@@ -32,6 +32,6 @@ def spark(test_config, tmp_path_factory):
 
 @pytest.fixture
 def storage(tmp_path):
-    from socialrec.storage import Storage
+    from socialrec.core.storage import Storage
 
     return Storage(root=str(tmp_path / "warehouse"))

@@ -11,9 +11,22 @@ import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
-from socialrec.als import ALSParams, blocks_for, bridge, cold_user_vectors, confidence_value, fit, fold_in, \
-    grid_points, new_id_map, recommend_from_factors, ridge_map, train_and_recommend, tune
-from socialrec.retrieval import centre
+from socialrec.models.als import (
+    ALSParams,
+    blocks_for,
+    bridge,
+    cold_user_vectors,
+    confidence_value,
+    fit,
+    fold_in,
+    grid_points,
+    new_id_map,
+    recommend_from_factors,
+    ridge_map,
+    train_and_recommend,
+    tune,
+)
+from socialrec.models.retrieval import centre
 
 
 def test_confidence_values(spark):
@@ -38,6 +51,13 @@ def test_id_map_keeps_numbers_across_runs(spark):
     # Round trip: id -> idx -> id.
     back = second.select(F.col("idx").alias("i"), F.col("id").alias("back"))
     assert {r.back for r in second.join(back, second.idx == back.i).collect()} == set(m2)
+
+
+def test_params_defaults_are_the_configs():
+    from socialrec.core.config import ALSConfig
+
+    c = ALSConfig()
+    assert ALSParams() == ALSParams(rank=c.rank, reg=c.reg, alpha=c.alpha, max_iter=c.max_iter)
 
 
 def test_grid_points_fill_from_the_base():

@@ -22,12 +22,12 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from socialrec.config import CONF_DIR, load_config
-from socialrec.ingest import validate
+from socialrec.core.config import CONF_DIR, load_config
+from socialrec.core.storage import Storage
+from socialrec.data.ingest import validate
+from socialrec.data.readers import SourceError
+from socialrec.data.sources import load_raw
 from socialrec.pipeline import ingest_stage
-from socialrec.readers import SourceError
-from socialrec.sources import load_raw
-from socialrec.storage import Storage
 
 from .conftest import ROOT
 

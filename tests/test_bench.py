@@ -144,7 +144,7 @@ def test_python_tokenizer_peer_matches_the_spark_ml_engine(spark):
     from pyspark.ml.feature import StopWordsRemover
 
     from bench.text import PythonTokenizer
-    from socialrec.tokenize import tokenize
+    from socialrec.features.tokenize import tokenize
 
     rows = [("a", "Hello", "It's <b>GREAT</b> &amp; see https://x.io/y?z=1 now!"),
             ("b", None, "東京タワー is tall; 'quoted' words... ok"),

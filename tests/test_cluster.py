@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from socialrec import jars as J
 from socialrec import standalone
+from socialrec.core import jars as J
 
 from .conftest import ROOT
 
@@ -43,10 +43,10 @@ evaluation: {models: [%s], k: [10]}
 def test_pipeline_under_spark_submit_on_a_standalone_cluster(spark, tmp_path):
     from pyspark.sql import functions as F
 
-    from socialrec.config import load_config
-    from socialrec.embed import embedding_text
-    from socialrec.encoder import get_encoder
-    from socialrec.storage import Storage
+    from socialrec.core.config import load_config
+    from socialrec.core.storage import Storage
+    from socialrec.features.embed import embedding_text
+    from socialrec.features.encoder import get_encoder
 
     dist = tmp_path / "dist"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(dist),

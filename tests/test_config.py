@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from socialrec.config import CONF_DIR, ConfigError, load_config
+from socialrec.core.config import CONF_DIR, ConfigError, load_config
 
 BASE = CONF_DIR / "base.yaml"
 
@@ -143,3 +143,12 @@ def test_gpu_environment_shares_each_gpu_between_tasks():
     assert tasks_per_gpu == int(conf["spark.executor.cores"]) == 16  # every core feeds the one GPU
     assert conf["spark.executor.resource.gpu.discoveryScript"].endswith("get_gpus_resources.sh")
     assert (cfg.embed.device, cfg.embed.dtype, cfg.embed.threads) == ("auto", "auto", 1)
+
+
+def test_every_model_config_accepts_has_a_builder():
+    """config.MODELS (what evaluation.models may name) and the recommend stage's registry
+    list the same models: a model is added in both or neither."""
+    from socialrec.core.config import MODELS
+    from socialrec.pipeline import MODEL_BUILDERS
+
+    assert set(MODEL_BUILDERS) == set(MODELS)

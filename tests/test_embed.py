@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
-from socialrec.config import EmbedConfig
-from socialrec.content import recommend_by_content
-from socialrec.embed import EmbedSettings, embedding_column, embedding_text
-from socialrec.encoder import Encoder, ModelError, default_model_path, get_encoder, inspect_model
+from socialrec.core.config import EmbedConfig
+from socialrec.core.schemas import ITEMS
+from socialrec.features.embed import EmbedSettings, embedding_column, embedding_text
+from socialrec.features.encoder import Encoder, ModelError, default_model_path, get_encoder, inspect_model
+from socialrec.models.content import recommend_by_content
 from socialrec.pipeline import embed_stage
-from socialrec.schemas import ITEMS
 
 TOPICS = {
     "beer": "a hazy IPA brewed with citra hops and a dry finish",

@@ -6,9 +6,9 @@ from datetime import datetime
 
 import pytest
 
-from socialrec.config import CONF_DIR, load_config
+from socialrec.core.config import CONF_DIR, load_config
+from socialrec.evaluation.report import plot_metrics_at_k, shown_rows, write_report
 from socialrec.pipeline import evaluation_segments, format_summary
-from socialrec.report import plot_metrics_at_k, shown_rows, write_report
 
 T = datetime(2026, 1, 1)
 

@@ -12,13 +12,13 @@ from datetime import datetime, timedelta
 import pytest
 from pyspark.sql import functions as F
 
-from socialrec.config import ConfigError, ExplainConfig, GraphConfig, load_config, CONF_DIR
-from socialrec.encoder import ModelError
+from socialrec.core.config import CONF_DIR, ConfigError, ExplainConfig, GraphConfig, load_config
+from socialrec.core.schemas import EDGES, ITEM_EMBEDDINGS, ITEMS, RECOMMENDATIONS, SPLITS, USERS
+from socialrec.core.storage import Storage
 from socialrec.explain import Names, build_prompt, cap, guard, normalise, plain_text, unlisted_mentions
-from socialrec.generator import Generator, inspect_causal_model, random_causal_lm
+from socialrec.explain.generator import Generator, inspect_causal_model, random_causal_lm
+from socialrec.features.encoder import ModelError
 from socialrec.pipeline import explain_stage
-from socialrec.schemas import EDGES, ITEM_EMBEDDINGS, ITEMS, RECOMMENDATIONS, SPLITS, USERS
-from socialrec.storage import Storage
 
 DS = "tiny"
 T0 = datetime(2026, 1, 1)
@@ -26,7 +26,7 @@ TITLES = {"i1": "Hop harvest notes", "i2": "Dry hopping guide", "i3": "Lager yea
           "i5": "<b>Barrel</b> aging", "i6": None, "i7": "Porter"}
 VECTORS = {"i1": [1, 0, 0, 0], "i2": [0.95, 0.31, 0, 0], "i3": [0, 1, 0, 0], "i4": [0, 0, 1, 0],
            "i5": [0, 0, 0.2, 1], "i7": [0.3, 0, 0, 1]}  # i6: no vector
-# Centred cosines of these (socialrec.retrieval.centre): i1~i2 0.912, i5~i7 0.896, i2~i3 0.001,
+# Centred cosines of these (socialrec.models.retrieval.centre): i1~i2 0.912, i5~i7 0.896, i2~i3 0.001,
 # every other pair below 0.
 TRAIN = [("u1", "i1", 1), ("u1", "i3", 2), ("u2", "i2", 3), ("u2", "i4", 4), ("u3", "i2", 5), ("u3", "i5", 6),
          ("u4", "i1", 7)]  # (user, item, day)

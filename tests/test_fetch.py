@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from socialrec.sources.fetch import Archive, FetchError, fetch
+from socialrec.data.sources.fetch import Archive, FetchError, fetch
 
 
 def _archive(tmp_path, files: dict[str, bytes], folder="ml-test"):
@@ -45,7 +45,7 @@ def test_fetch_errors(tmp_path):
 
 
 def test_pinned_checksums_match_the_shared_copies():
-    from socialrec.sources.fetch import ARCHIVES
+    from socialrec.data.sources.fetch import ARCHIVES
 
     from .conftest import SHARED_DATA
 

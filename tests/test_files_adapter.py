@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from socialrec.config import CONF_DIR, ConfigError, load_config
-from socialrec.ingest import validate
-from socialrec.readers import SourceError
-from socialrec.sources import load_raw
+from socialrec.core.config import CONF_DIR, ConfigError, load_config
+from socialrec.data.ingest import validate
+from socialrec.data.readers import SourceError
+from socialrec.data.sources import load_raw
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
-from socialrec import graph as G
+from socialrec.features import graph as G
 
 
 def _edges(spark, rows, kind="follow"):
@@ -174,9 +174,9 @@ def test_social_candidate_counts_recency_and_own_items_left_out(spark):
 def test_graph_stage_writes_node_embeddings_and_profiles(spark, storage):
     """The stage on a directed graph with a dead end and an isolated user: vectors for
     the users in the graph only, history and social profiles, a rerun leaves the same rows."""
-    from socialrec.config import GraphConfig
+    from socialrec.core.config import GraphConfig
+    from socialrec.core.schemas import EDGES, INTERACTIONS, ITEM_EMBEDDINGS, NODE_EMBEDDINGS, USER_PROFILES, USERS
     from socialrec.pipeline import graph_stage
-    from socialrec.schemas import EDGES, INTERACTIONS, ITEM_EMBEDDINGS, NODE_EMBEDDINGS, USER_PROFILES, USERS
 
     t = datetime(2026, 3, 1)
     users = ["a", "b", "c", "d", "e", "lonely"]
@@ -206,7 +206,7 @@ def test_graph_stage_writes_node_embeddings_and_profiles(spark, storage):
 
 
 def test_models_see_only_edges_and_posts_known_by_the_end_of_train(spark):
-    from socialrec.split import known_by, newest_pair
+    from socialrec.data.split import known_by, newest_pair
 
     train = spark.createDataFrame([("u", datetime(2026, 3, 1)), ("v", datetime(2026, 3, 5))], "user_id string, ts timestamp")
     edges = spark.createDataFrame([("a", datetime(2026, 3, 5)), ("b", datetime(2026, 3, 5, 0, 0, 1)), ("c", None)],

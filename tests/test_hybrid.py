@@ -13,7 +13,8 @@ import pytest
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from socialrec.hybrid import (
+from socialrec.core.schemas import ITEMS
+from socialrec.models.hybrid import (
     FEATURES,
     build_catalogue,
     candidates,
@@ -22,7 +23,6 @@ from socialrec.hybrid import (
     social_inputs,
     train_ranker,
 )
-from socialrec.schemas import ITEMS
 
 
 def _items(spark, ids):
@@ -124,8 +124,8 @@ def test_listwise_trials_equal_ranking_metrics_over_the_ranked_lists(spark):
     """The search scores all steps of a feature in one pass; each trial's nDCG@k must be
     the metric of rank_with's top k (ties by item id, features with few distinct values
     so that ties happen), users of the truth without candidates counting 0."""
-    from socialrec.hybrid import _pack_lists, trial_ndcg
-    from socialrec.metrics import ranking_metrics
+    from socialrec.evaluation.metrics import ranking_metrics
+    from socialrec.models.hybrid import _pack_lists, trial_ndcg
 
     rng = np.random.default_rng(3)
     rows, truth = [], []
@@ -184,7 +184,7 @@ def test_social_candidates_features_and_explanation(spark, tiny):
     """u follows v and w: their items c (both) and e (w only) become social candidates
     with their counts and ages; node vectors place c between v and w; u's profile
     aggregates v's and w's profiles; the explanation names the count."""
-    from socialrec.graph import graph_edges
+    from socialrec.features.graph import graph_edges
 
     train, shared, _ = tiny
     cat = dataclasses.replace(shared, als=None)  # social_inputs sets cat.graph: not on the shared fixture

@@ -9,9 +9,9 @@ from datetime import datetime
 import pytest
 from pyspark.sql import functions as F
 
-from socialrec.ingest import parse_ts, validate
-from socialrec.schemas import EDGES, INTERACTIONS, ITEMS, REJECTS, USERS
-from socialrec.synthetic import RawTables
+from socialrec.core.schemas import EDGES, INTERACTIONS, ITEMS, REJECTS, USERS
+from socialrec.data.contract import RawTables
+from socialrec.data.ingest import parse_ts, validate
 
 WEIGHTS = {"view": 1.0, "like": 2.0, "comment": 3.0, "share": 4.0}
 KINDS = ["follow", "friend"]

@@ -9,7 +9,7 @@ import random
 import pytest
 from pyspark.ml.evaluation import RankingEvaluator
 
-from socialrec.metrics import beyond_accuracy, ranking_metrics
+from socialrec.evaluation.metrics import beyond_accuracy, ranking_metrics
 
 # A: 4 recs, relevant {a1, a3, a9}: hits at ranks 1 and 3.
 # B: a short list of 2, relevant {b2}: hit at rank 2.

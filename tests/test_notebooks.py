@@ -71,7 +71,7 @@ def test_widgets_on_databricks_and_defaults_elsewhere(monkeypatch, tmp_path):
     assert nb.on_databricks and nb.params["users"] == "900"
     nb.show([1, 2])  # not a Spark DataFrame: handed to display as is
     assert shown == [[1, 2]]
-    from socialrec.config import ConfigError
+    from socialrec.core.config import ConfigError
 
     with pytest.raises(ConfigError, match="^k: unknown key"):
         nb.config()  # the conf widget's overrides are applied (here a bad key)
@@ -102,7 +102,7 @@ def test_notebooks_run_top_to_bottom_in_local_mode(spark, tmp_path):
     """01 → 04 on 150 generated users, the way a user runs them outside Databricks."""
     from pyspark.sql import functions as F
 
-    from socialrec.storage import Storage
+    from socialrec.core.storage import Storage
 
     wh, out = tmp_path / "wh", tmp_path / "figures"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "lib")}

@@ -23,7 +23,7 @@ def test_wheel_contents_and_zip_import(tmp_path):
     entry = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "socialrec = socialrec.cli:main" in entry
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import socialrec.config as c; "
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import socialrec.core.config as c; "
             "cfg = c.load_config(env='cluster'); print(c.__file__.startswith(sys.argv[1]), cfg.spark.master, "
             "cfg.jars.mode, cfg.spark.shuffle_partitions)")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

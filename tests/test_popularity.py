@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from socialrec.popularity import popularity_scores, recommend_popular
+from socialrec.models.popularity import popularity_scores, recommend_popular
 
 # Popularity (distinct users): i1 4, i2 3, i3 2, i4 2, i5 1, i6 1 (ties broken by id).
 TRAIN = [("a", "i1"), ("b", "i1"), ("c", "i1"), ("d", "i1"), ("a", "i1"),  # duplicate row

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from socialrec.config import CONF_DIR, load_config
-from socialrec.ingest import validate
-from socialrec.sources import load_raw
+from socialrec.core.config import CONF_DIR, load_config
+from socialrec.data.ingest import validate
+from socialrec.data.sources import load_raw
 
 from .conftest import SHARED_DATA
 
@@ -138,7 +138,7 @@ def test_stackexchange(spark, site, questions, answers, users):
 
 
 def test_missing_dataset_path_fails_at_once(spark, tmp_path):
-    from socialrec.readers import SourceError
+    from socialrec.data.readers import SourceError
 
     cfg = load_config([CONF_DIR / "base.yaml", CONF_DIR / "datasets" / "movielens-100k.yaml"],
                       [f"dataset.path={tmp_path}"])

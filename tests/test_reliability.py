@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from socialrec.config import CONF_DIR, load_config
+from socialrec.core.config import CONF_DIR, load_config
+from socialrec.core.storage import Storage
 from socialrec.pipeline import ingest_stage
-from socialrec.storage import Storage
 
 from .conftest import ROOT
 

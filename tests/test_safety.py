@@ -11,11 +11,11 @@ import re
 import pytest
 from pyspark.sql import functions as F
 
-from socialrec.config import CONF_DIR, REDACTED, ConfigError, load_config
-from socialrec.encoder import ModelError, inspect_model
+from socialrec.core.config import CONF_DIR, REDACTED, ConfigError, load_config
+from socialrec.core.schemas import USERS
+from socialrec.core.storage import SchemaMismatch, Storage
+from socialrec.features.encoder import ModelError, inspect_model
 from socialrec.pipeline import run_stage
-from socialrec.schemas import USERS
-from socialrec.storage import SchemaMismatch, Storage
 
 from .conftest import ROOT
 

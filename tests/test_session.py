@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from socialrec import jars as J
-from socialrec.config import JarsConfig, SparkConfig
-from socialrec.session import SessionError, session_conf
+from socialrec.core import jars as J
+from socialrec.core.config import JarsConfig, SparkConfig
+from socialrec.core.session import SessionError, session_conf
 
 
 def test_local_mode_uses_cached_jars(tmp_path):

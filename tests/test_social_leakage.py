@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from socialrec.config import CONF_DIR, GraphConfig, HybridConfig, load_config
-from socialrec.graph import recommend_social
-from socialrec.hybrid import build_catalogue, candidates, social_inputs
-from socialrec.ingest import validate
+from socialrec.core.config import CONF_DIR, GraphConfig, HybridConfig, load_config
+from socialrec.core.schemas import EDGES
+from socialrec.data.ingest import validate
+from socialrec.data.sources import load_raw
+from socialrec.data.split import PROTOCOLS, split, stratified_split, to_pairs
+from socialrec.features.graph import recommend_social
+from socialrec.models.hybrid import build_catalogue, candidates, social_inputs
 from socialrec.pipeline import social_graph
-from socialrec.schemas import EDGES
-from socialrec.sources import load_raw
-from socialrec.split import PROTOCOLS, split, stratified_split, to_pairs
 
 T0 = datetime(2020, 1, 1)
 N = 16  # threads: asker 100+i asks question 1000+i, answerer 200+i answers it (post 3000+i)
@@ -72,7 +72,7 @@ def _dump(folder: Path) -> None:
 
 @pytest.fixture(scope="module")
 def world(spark, tmp_path_factory):
-    from socialrec.storage import Storage
+    from socialrec.core.storage import Storage
 
     tmp = tmp_path_factory.mktemp("leak")
     _dump(tmp / "se")

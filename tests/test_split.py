@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 from pyspark.sql import functions as F
 
-from socialrec.split import (
+from socialrec.data.split import (
     PROTOCOLS,
     chrono_split,
     cold_items_split,
@@ -207,7 +207,7 @@ def test_cold_users_keep_only_their_earliest_history(spark):
 
 
 def test_every_protocol_dispatches(pairs):
-    from socialrec.config import PROTOCOLS as CONFIG_PROTOCOLS
+    from socialrec.core.config import PROTOCOLS as CONFIG_PROTOCOLS
 
     assert PROTOCOLS == CONFIG_PROTOCOLS
     for protocol in PROTOCOLS:

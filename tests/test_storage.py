@@ -9,7 +9,7 @@ import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
-from socialrec.schemas import EDGES, INTERACTIONS, USERS, conform
+from socialrec.core.schemas import EDGES, INTERACTIONS, USERS, conform
 
 T = datetime(2026, 3, 1)
 
@@ -107,7 +107,7 @@ def test_unknown_table_is_an_error(storage):
 
 
 def test_float_noise_is_not_a_change(spark, storage):
-    from socialrec.schemas import ITEM_W2V
+    from socialrec.core.schemas import ITEM_W2V
 
     def vecs(v):
         return spark.createDataFrame([("d", "spark", "mean", "i1", v)],
@@ -128,7 +128,7 @@ def test_metastore_tables_are_written_by_the_same_code_as_paths(spark, tmp_path)
     """storage.catalog switches every table to <catalog.schema>.<table> in the metastore
     (created with the declared schema, NOT NULL and partitioning); reads and MERGEs are
     the same calls, and give the same rows as the path-based tables."""
-    from socialrec.storage import Storage
+    from socialrec.core.storage import Storage
 
     rows = [("d", "u1", "p1", "view", 1.0, T), ("d", "u2", "p1", "like", 2.0, T)]
     by_path = Storage(root=str(tmp_path / "wh"))
@@ -157,7 +157,7 @@ def test_metastore_tables_are_written_by_the_same_code_as_paths(spark, tmp_path)
 
 @pytest.mark.parametrize("name", ["x; DROP TABLE y", "a.b.c", "`a`.b", "1abc", ""])
 def test_catalog_names_are_plain_identifiers(name):
-    from socialrec.storage import Storage
+    from socialrec.core.storage import Storage
 
     with pytest.raises(ValueError, match="plain identifiers"):
         Storage(catalog=name)
@@ -166,7 +166,7 @@ def test_catalog_names_are_plain_identifiers(name):
 def test_add_counts_once_per_transaction_and_apply_upserts_and_deletes(spark, storage):
     """``Storage.add`` (the stream's trending sums) skips a commit whose (app id, version)
     the table has recorded; ``Storage.apply`` upserts and deletes in one MERGE."""
-    from socialrec.schemas import FRESH_RECOMMENDATIONS, TRENDING
+    from socialrec.core.schemas import FRESH_RECOMMENDATIONS, TRENDING
 
     b = spark.createDataFrame([("d", "i1", T, 2, 3.0, T)],
                               "dataset string, item_id string, bucket_start timestamp, events long, weight double, "

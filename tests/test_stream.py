@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
-from socialrec.config import ConfigError, EmbedConfig, GraphConfig, StreamConfig, load_config
-from socialrec.schemas import EDGES, INTERACTIONS, ITEMS, USERS
-from socialrec.storage import Storage
+from socialrec.core.config import ConfigError, EmbedConfig, GraphConfig, StreamConfig, load_config
+from socialrec.core.schemas import EDGES, INTERACTIONS, ITEMS, USERS
+from socialrec.core.storage import Storage
+from socialrec.features.trending import velocity
 from socialrec.stream import CRASH_ENV, REASONS, run_stream, score_block
-from socialrec.trending import velocity
 
 ROOT = Path(__file__).resolve().parents[1]
 DS = "synthetic"  # a label here (the CLI run in the restart test needs a known dataset name)
@@ -95,7 +95,7 @@ def wh(world, tmp_path):
 
 @pytest.fixture(scope="module")
 def encoder():
-    from socialrec.encoder import get_encoder
+    from socialrec.features.encoder import get_encoder
 
     return get_encoder(None, device="cpu", threads=1)
 
@@ -107,7 +107,7 @@ def _fresh(spark, storage):
 def _expected_scores(spark, storage, encoder, texts: dict[str, str]):
     """user -> item -> cosine of the user's history profile and the item's centred vector,
     computed here: the engine's vectors, centred with the stored catalogue's mean."""
-    from socialrec.retrieval import centre, unit_rows
+    from socialrec.models.retrieval import centre, unit_rows
 
     emb = storage.read(spark, "item_embeddings", DS).where(F.col("vector").isNotNull()).collect()
     cat = np.array([r.vector for r in emb], dtype=np.float64)

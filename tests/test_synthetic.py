@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from pyspark.sql import functions as F
 
-from socialrec.synthetic import generate
-from socialrec.vocab import TOPICS
+from socialrec.data.synthetic import generate
+from socialrec.data.vocab import TOPICS
 
 SMALL = dict(users=240, posts=480, topics=6, follows_mean=8.0, interactions_per_user_mean=15.0,
              corrupt_rate=0.0, partitions=3)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from socialrec.tokenize import tokenize
+from socialrec.features.tokenize import tokenize
 
 ROWS = [
     ("html", "Hops &amp; <b>IPA</b>", "<p>Dry <i>hopping</i> &lt;works&gt;</p><script>alert('x')</script>"),

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from socialrec.content import recommend_by_content
-from socialrec.synthetic import generate
-from socialrec.tokenize import tokenize
-from socialrec.word2vec import check_spark_limit, item_vectors, train_word_vectors
+from socialrec.data.synthetic import generate
+from socialrec.features.tokenize import tokenize
+from socialrec.features.word2vec import check_spark_limit, item_vectors, train_word_vectors
+from socialrec.models.content import recommend_by_content
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from socialrec.config import ConfigError, load_config
+from socialrec.core.config import ConfigError, load_config
 from socialrec.pipeline import format_summary, run_stage
 
 log = logging.getLogger("socialrec")
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def datasets_main(argv: list[str]) -> int:
     """``socialrec datasets fetch NAME [--dest DIR]`` / ``socialrec datasets list``."""
-    from socialrec.sources.fetch import ARCHIVES, FetchError, fetch
+    from socialrec.data.sources.fetch import ARCHIVES, FetchError, fetch
 
     parser = argparse.ArgumentParser(prog="socialrec datasets", description="Download public datasets (needs internet).")
     sub = parser.add_subparsers(dest="action", required=True)
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"socialrec: configuration error: {exc}", file=sys.stderr)
         return 2
     import socialrec
-    from socialrec.session import SessionError, get_spark  # imports pyspark's JVM glue lazily
+    from socialrec.core.session import SessionError, get_spark  # imports pyspark's JVM glue lazily
 
     log.info("socialrec %s from %s, command %s", socialrec.__version__, Path(socialrec.__file__).parent, args.command)
 
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     except SessionError as exc:
         print(f"socialrec: {exc}", file=sys.stderr)
         return 2
-    from socialrec.readers import SourceError
+    from socialrec.data.readers import SourceError
 
     if args.command == "stream":
         return _stream(spark, cfg, start)
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _stream(spark, cfg, start: float) -> int:
     """``socialrec stream``: run the queries (until stopped under continuous), then say what they did."""
-    from socialrec.storage import Storage
+    from socialrec.core.storage import Storage
     from socialrec.stream import StreamStats, run_stream
 
     st = cfg.stream

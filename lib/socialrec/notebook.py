@@ -64,7 +64,7 @@ class Notebook:
     def config(self, *extra: str):
         """The run's Config: conf layers for the environment, then the widgets, then
         ``extra`` overrides (``key=value``)."""
-        from socialrec.config import load_config
+        from socialrec.core.config import load_config
 
         p = self.params
         env = "databricks" if self.on_databricks else (p.get("env") or "local")

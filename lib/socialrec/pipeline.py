@@ -18,9 +18,9 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from socialrec import columns as C
-from socialrec import graph as G
-from socialrec.config import (
+from socialrec.core import columns as C
+from socialrec.core.config import (
+    HYBRID_SIGNALS,
     RUN_ID,
     RUN_ID_RULE,
     SEGMENT_NAMES,
@@ -36,14 +36,8 @@ from socialrec.config import (
     TokenizeConfig,
     Word2VecConfig,
 )
-from socialrec.content import recommend_by_content
-from socialrec.embed import EmbedSettings, content_hash, embedding_column, embedding_text
-from socialrec.ingest import validate
-from socialrec.metrics import ranking_metrics
-from socialrec.popularity import recommend_popular
-from socialrec.readers import SourceError, read_failure
-from socialrec.runs import Timer, max_heap_mib, new_run_id, record_run
-from socialrec.schemas import (
+from socialrec.core.runs import Timer, max_heap_mib, new_run_id, record_run
+from socialrec.core.schemas import (
     EDGES,
     ID_MAP,
     INTERACTIONS,
@@ -51,22 +45,29 @@ from socialrec.schemas import (
     ITEM_W2V,
     ITEMS,
     METRICS,
-    RUNS,
     NODE_EMBEDDINGS,
     RECOMMENDATIONS,
     REJECTS,
+    RUNS,
     SPLITS,
     TOKENS,
     USER_PROFILES,
     USERS,
     WORD_VECTORS,
 )
-from socialrec.tokenize import tokenize
-from socialrec.word2vec import item_vectors, train_word_vectors
-from socialrec.session import ensure_checkpoint_dir
-from socialrec.sources import load_raw
-from socialrec.split import known_by, newest_pair, split, to_pairs
-from socialrec.storage import Storage
+from socialrec.core.session import ensure_checkpoint_dir
+from socialrec.core.storage import Storage
+from socialrec.data.ingest import validate
+from socialrec.data.readers import SourceError, read_failure
+from socialrec.data.sources import load_raw
+from socialrec.data.split import known_by, newest_pair, split, to_pairs
+from socialrec.evaluation.metrics import ranking_metrics
+from socialrec.features import graph as G
+from socialrec.features.embed import EmbedSettings, content_hash, embedding_column, embedding_text
+from socialrec.features.tokenize import tokenize
+from socialrec.features.word2vec import item_vectors, train_word_vectors
+from socialrec.models.content import recommend_by_content
+from socialrec.models.popularity import recommend_popular
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,7 @@ def _word_quality_metrics(spark, storage, word_vectors: DataFrame, *, run_id, da
     """WordSim-353 and analogy scores of the word vectors, as rows of ``metrics``."""
     import numpy as np
 
-    from socialrec.quality import word_quality
+    from socialrec.features.quality import word_quality
 
     rows = word_vectors.orderBy(F.desc("count")).limit(200_000).select("word", "vector").collect()  # bounded
     q = word_quality([r.word for r in rows], np.array([r.vector for r in rows], dtype=np.float32))
@@ -193,7 +194,7 @@ def _word_quality_metrics(spark, storage, word_vectors: DataFrame, *, run_id, da
 def embed_stage(spark: SparkSession, storage: Storage, *, dataset: str, emb: EmbedConfig) -> dict:
     """Embed item text with the transformer; sync the dataset's ``item_embeddings`` for
     this model, embedding only items whose text (hash) is new or changed."""
-    from socialrec.encoder import default_model_path, inspect_model
+    from socialrec.features.encoder import default_model_path, inspect_model
 
     info = inspect_model(emb.model_path or default_model_path())  # a bad model folder fails here, before Spark work
     max_length = min(emb.max_length or info.max_seq_length, info.max_seq_length)
@@ -252,8 +253,8 @@ def graph_stage(spark: SparkSession, storage: Storage, *, dataset: str, cfg: Gra
     """Node embeddings from random walks over the dataset's ``edges``, and user profiles
     (``history``: e_u from all interactions; ``social``: neighbour-aggregated h_u), both
     in the catalogue-centred space of ``embed_model``'s item embeddings; syncs the
-    dataset's ``node_embeddings`` and ``user_profiles`` slices (see socialrec.graph)."""
-    from socialrec.retrieval import catalogue, centre, vectors_frame
+    dataset's ``node_embeddings`` and ``user_profiles`` slices (see socialrec.features.graph)."""
+    from socialrec.models.retrieval import catalogue, centre, vectors_frame
 
     edges = storage.read(spark, EDGES, dataset)
     scope = {C.DATASET: dataset}
@@ -337,7 +338,7 @@ def _train_test(spark, storage, dataset, protocol, seed) -> tuple[DataFrame, Dat
 def sync_id_maps(spark: SparkSession, storage: Storage, dataset: str) -> tuple[DataFrame, DataFrame]:
     """The dataset's user and item id maps (id -> int idx for ALS), synced in ``id_map``:
     known ids keep their number, new ids get the next ones, vanished ids lose their row."""
-    from socialrec.als import new_id_map
+    from socialrec.models.als import new_id_map
 
     existing = storage.read(spark, ID_MAP, dataset)
     maps = []
@@ -351,7 +352,7 @@ def sync_id_maps(spark: SparkSession, storage: Storage, dataset: str) -> tuple[D
 
 
 def _als_params(cfg: ALSConfig, chosen: dict | None = None):
-    from socialrec.als import ALSParams
+    from socialrec.models.als import ALSParams
 
     chosen = chosen or {}
     return ALSParams(rank=int(chosen.get("als.rank", cfg.rank)), reg=float(chosen.get("als.reg", cfg.reg)),
@@ -371,7 +372,7 @@ class ALSFits:
         self.fitted = 0  # ALS fits made (runs.params als.fits)
 
     def get(self, part_key: tuple, part: DataFrame, users_map, items_map, params, cfg: ALSConfig):
-        from socialrec import als as A
+        from socialrec.models import als as A
 
         key = (part_key, params, cfg.confidence, cfg.log_epsilon, cfg.seed, cfg.blocks)
         if key not in self._fits:
@@ -409,7 +410,7 @@ def _als(spark, storage, *, dataset, train, cfg: ALSConfig, k, run_id, protocol,
     factors get them through the cold-start bridge from ``bridge_vecs``; ``users`` without
     history get theirs from their own posts (``own``) and the people they follow
     (``edges``); own posts are never recommended back."""
-    from socialrec import als as A
+    from socialrec.models import als as A
 
     users_map, items_map = sync_id_maps(spark, storage, dataset)
     users_map, items_map = users_map.cache(), items_map.cache()  # joined in every fit below
@@ -482,7 +483,7 @@ def social_graph(spark, storage, *, dataset: str, train: DataFrame, cfg: GraphCo
     """The social graph a model trained on ``train`` may see, and node vectors for it:
     (graph (src, dst, weight) or None, node vectors (user_id, vector) or None, info).
 
-    The visible edges are ``socialrec.graph.train_edges``: independent edges not dated
+    The visible edges are ``socialrec.features.graph.train_edges``: independent edges not dated
     after the newest train pair (undated ones, such as Last.fm's friendships, are kept);
     edges derived from interactions (Stack Exchange's replies) rebuilt from the events
     whose pairs are all in ``train``, so no edge exists because of a test pair. When
@@ -526,7 +527,7 @@ def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSCo
             w2v_engine, w2v_variant, embed_model, fits: ALSFits, depth=None, drop=frozenset(), candidates=None,
             cold_share=None, graph_cfg: GraphConfig | None = None, protocol: str | None = None, cold_history: int = 2):
     """Hybrid recommendations: ranker trained on a validation split of train, then applied
-    to candidates from components refitted on all of train (see socialrec.hybrid).
+    to candidates from components refitted on all of train (see socialrec.models.hybrid).
 
     ``k``: the cut-off the blend is tuned for; ``depth``: the list length written.
     ``drop``: signals left out everywhere (candidates, features, the bridge): the
@@ -538,9 +539,9 @@ def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSCo
     cold_users a cold-users split of train (other users, same ``cold_history``). Unless
     ``social`` is dropped, the social signal (``social_graph``, ``hybrid.social_inputs``)
     adds friends' items, node-embedding and neighbour-profile candidates and features."""
-    from socialrec import als as A
-    from socialrec import hybrid as H
-    from socialrec.split import cold_items_split, cold_users_split, stratified_split, time_cut_split
+    from socialrec.data.split import cold_items_split, cold_users_split, stratified_split, time_cut_split
+    from socialrec.models import als as A
+    from socialrec.models import hybrid as H
 
     items = storage.read(spark, ITEMS, dataset)
     content = {}
@@ -626,6 +627,124 @@ def _hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_cfg: ALSCo
     return recs, release, {**info, **{f"weight.{f}": f"{v:.4g}" for f, v in coef.items() if v}}
 
 
+@dataclasses.dataclass
+class RecommendContext:
+    """What a model's builder reads in the recommend stage: the split (``train``,
+    ``test``, ``users``: everyone in either), ``newest`` (the newest train pair, epoch
+    microseconds), the users' own posts known by then (``own``; None when there are
+    none), the cold-start protocol's item list (``cold_items``; None otherwise), the
+    list length ``depth`` and the cut-off ``k`` tuning optimises, the content models'
+    arguments (``by_content``), the sections of the configuration, and the ALS fits the
+    models share. ``chosen_als``: the values ALS was tuned to in this stage, which the
+    hybrids reuse (set by the ``als`` builder)."""
+
+    spark: SparkSession
+    storage: Storage
+    run_id: str
+    dataset: str
+    protocol: str
+    seed: int
+    k: int
+    depth: int
+    train: DataFrame
+    test: DataFrame
+    users: DataFrame
+    newest: int | None
+    own: DataFrame | None
+    cold_items: list[str] | None
+    by_content: dict
+    content: ContentConfig
+    als: ALSConfig
+    hybrid: HybridConfig
+    graph: GraphConfig | None
+    embed_model: str
+    w2v_engine: str
+    cold_share: float
+    cold_history: int
+    fits: ALSFits
+    chosen_als: object = None
+
+
+# A builder: (context, model name) -> (recommendations (user, item, rank, score,
+# explanation, components map), values for runs.params, frames to unpersist once the
+# recommendations are written).
+Built = tuple[DataFrame, dict, list]
+
+
+def _build_popularity(ctx: RecommendContext, model: str) -> Built:
+    cand_df = None if ctx.cold_items is None else ctx.test.select(C.ITEM)
+    recs = recommend_popular(ctx.train, ctx.users, ctx.depth, candidates=cand_df, tie_seed=ctx.seed)
+    return recs.withColumn("components", F.create_map(F.lit("popularity"), F.col(C.SCORE))), {}, []
+
+
+def _build_content(ctx: RecommendContext, model: str) -> Built:
+    kind = "w2v" if model == "w2v_content" else "transformer"
+    vecs = _stored_vectors(ctx.spark, ctx.storage, dataset=ctx.dataset, kind=kind, embed_model=ctx.embed_model,
+                           w2v_engine=ctx.w2v_engine, w2v_variant=ctx.content.variant)
+    if vecs.limit(1).count() == 0:
+        if kind == "w2v":
+            raise RuntimeError(f"w2v_content: no {ctx.content.variant} item vectors from the {ctx.w2v_engine} engine "
+                               f"for dataset {ctx.dataset!r}; run `socialrec word2vec` first")
+        raise RuntimeError(f"transformer_content: no {ctx.embed_model} embeddings for dataset {ctx.dataset!r}; "
+                           "run `socialrec embed` first")
+    recs = recommend_by_content(ctx.train, vecs, **ctx.by_content)
+    signal = "w2v_cosine" if kind == "w2v" else "transformer_cosine"
+    return recs.withColumn("components", F.create_map(F.lit(signal), F.col(C.SCORE))), {}, []
+
+
+def _build_als(ctx: RecommendContext, model: str) -> Built:
+    bridge_vecs = _bridge_vectors(ctx.spark, ctx.storage, dataset=ctx.dataset, kinds=ctx.als.bridge,
+                                  embed_model=ctx.embed_model, w2v_engine=ctx.w2v_engine,
+                                  w2v_variant=ctx.content.variant)
+    edges = G.train_edges(ctx.storage.read(ctx.spark, EDGES, ctx.dataset), ctx.train, ctx.newest)
+    recs, params, release = _als(ctx.spark, ctx.storage, dataset=ctx.dataset, train=ctx.train, cfg=ctx.als, k=ctx.k,
+                                 depth=ctx.depth, run_id=ctx.run_id, protocol=ctx.protocol, seed=ctx.seed,
+                                 users=ctx.users, bridge_vecs=bridge_vecs, own=ctx.own,
+                                 edges=edges if edges.limit(1).count() else None, candidates=ctx.cold_items,
+                                 fits=ctx.fits)
+    ctx.chosen_als = _als_params(ctx.als, params)
+    return recs.withColumn("components", F.create_map(F.lit("als"), F.col(C.SCORE))), params, release
+
+
+def _build_social(ctx: RecommendContext, model: str) -> Built:
+    from socialrec.features.graph import recommend_social
+
+    g, _, _ = social_graph(ctx.spark, ctx.storage, dataset=ctx.dataset, train=ctx.train, cfg=ctx.graph or GraphConfig(),
+                           with_nodes=False)
+    if g is None:
+        raise RuntimeError(f"social: dataset {ctx.dataset!r} has no edges visible to the train period")
+    cands = None if ctx.cold_items is None else ctx.test.select(C.ITEM)
+    return recommend_social(ctx.train, g, ctx.depth, candidates=cands), {}, []
+
+
+def _build_hybrid(ctx: RecommendContext, model: str) -> Built:
+    """``hybrid`` and ``hybrid-no-<signal>`` leave the social signal out (and the named
+    one); ``hybrid-social`` has every signal."""
+    drop = frozenset() if model == "hybrid-social" else frozenset(
+        ["social"] + ([model[len("hybrid-no-"):]] if model.startswith("hybrid-no-") else []))
+    recs, release, params = _hybrid(ctx.spark, ctx.storage, dataset=ctx.dataset, train=ctx.train, cfg=ctx.hybrid,
+                                    als_cfg=ctx.als, als_params=ctx.chosen_als or _als_params(ctx.als), k=ctx.k,
+                                    depth=ctx.depth, w2v_engine=ctx.w2v_engine, w2v_variant=ctx.content.variant,
+                                    embed_model=ctx.embed_model, drop=drop, fits=ctx.fits, candidates=ctx.cold_items,
+                                    cold_share=ctx.cold_share, graph_cfg=ctx.graph, protocol=ctx.protocol,
+                                    cold_history=ctx.cold_history)
+    return recs, {f"{model}.{key}": v for key, v in params.items()}, release
+
+
+# The models `evaluation.models` may name (config.MODELS lists the same names; a test
+# holds them equal): adding a model is a builder and its entry here.
+MODEL_BUILDERS: dict = {
+    "popularity": _build_popularity,
+    "w2v_content": _build_content,
+    "transformer_content": _build_content,
+    "als": _build_als,
+    "social": _build_social,
+    "hybrid": _build_hybrid,
+    "hybrid-social": _build_hybrid,
+    **{f"hybrid-no-{signal}": _build_hybrid for signal in HYBRID_SIGNALS},
+}
+
+
 def recommend_stage(
     spark: SparkSession,
     storage: Storage,
@@ -675,69 +794,21 @@ def recommend_stage(
         by_content.update(k=depth, candidates=cold_items)
         log.info("recommend: cold_items: ranking %d cold items, %d per user", len(cold_items), depth)
     counts = {}
-    chosen_als = None  # the hybrid reuses the values ALS was tuned to in this stage
-    fits = ALSFits()  # each part fitted once per parameters, shared by als and the hybrids
+    ctx = RecommendContext(
+        spark=spark, storage=storage, run_id=run_id, dataset=dataset, protocol=protocol, seed=seed, k=k, depth=depth,
+        train=train, test=test, users=users, newest=newest, own=own if has_own else None, cold_items=cold_items,
+        by_content=by_content, content=content, als=als_cfg, hybrid=hybrid or HybridConfig(), graph=graph,
+        embed_model=embed_model, w2v_engine=w2v_engine, cold_share=cold_share, cold_history=cold_history,
+        fits=ALSFits())  # each part fitted once per parameters, shared by als and the hybrids
+    fits = ctx.fits
     try:
         for model in models:
-            release = []
-            if model == "popularity":
-                cand_df = None if cold_items is None else test.select(C.ITEM)
-                recs = recommend_popular(train, users, depth, candidates=cand_df, tie_seed=seed)
-                recs = recs.withColumn("components", F.create_map(F.lit("popularity"), F.col(C.SCORE)))
-            elif model == "w2v_content":
-                vecs = _stored_vectors(spark, storage, dataset=dataset, kind="w2v", embed_model=embed_model,
-                                       w2v_engine=w2v_engine, w2v_variant=content.variant)
-                if vecs.limit(1).count() == 0:
-                    raise RuntimeError(f"w2v_content: no {content.variant} item vectors from the {w2v_engine} engine for "
-                                       f"dataset {dataset!r}; run `socialrec word2vec` first")
-                recs = recommend_by_content(train, vecs, **by_content)
-                recs = recs.withColumn("components", F.create_map(F.lit("w2v_cosine"), F.col(C.SCORE)))
-            elif model == "als":
-                bridge_vecs = _bridge_vectors(spark, storage, dataset=dataset, kinds=als_cfg.bridge,
-                                              embed_model=embed_model, w2v_engine=w2v_engine, w2v_variant=content.variant)
-                edges = G.train_edges(storage.read(spark, EDGES, dataset), train, newest)
-                recs, params, release = _als(spark, storage, dataset=dataset, train=train, cfg=als_cfg, k=k,
-                                             depth=depth, run_id=run_id, protocol=protocol, seed=seed, users=users,
-                                             bridge_vecs=bridge_vecs,
-                                             own=own if has_own else None,
-                                             edges=edges if edges.limit(1).count() else None, candidates=cold_items,
-                                         fits=fits)
-                recs = recs.withColumn("components", F.create_map(F.lit("als"), F.col(C.SCORE)))
-                chosen_als = _als_params(als_cfg, params)
-                if chosen_params is not None:
-                    chosen_params.update(params)
-            elif model == "social":
-                g, _, _ = social_graph(spark, storage, dataset=dataset, train=train, cfg=graph or GraphConfig(),
-                                       with_nodes=False)
-                if g is None:
-                    raise RuntimeError(f"social: dataset {dataset!r} has no edges visible to the train period")
-                from socialrec.graph import recommend_social
-
-                recs = recommend_social(train, g, depth, candidates=None if cold_items is None else test.select(C.ITEM))
-            elif model in ("hybrid", "hybrid-social") or model.startswith("hybrid-no-"):
-                # hybrid and hybrid-no-<signal> leave the social signal out; hybrid-social adds it
-                drop = frozenset(["social"] + ([model[len("hybrid-no-"):]] if model.startswith("hybrid-no-") else []))
-                if model == "hybrid-social":
-                    drop = frozenset()
-                chosen = chosen_als or _als_params(als_cfg)
-                recs, release, params = _hybrid(spark, storage, dataset=dataset, train=train, cfg=hybrid or HybridConfig(),
-                                                als_cfg=als_cfg, als_params=chosen, k=k, depth=depth,
-                                                w2v_engine=w2v_engine, w2v_variant=content.variant,
-                                                embed_model=embed_model, drop=drop, fits=fits,
-                                                candidates=cold_items, cold_share=cold_share, graph_cfg=graph,
-                                                protocol=protocol, cold_history=cold_history)
-                if chosen_params is not None:
-                    chosen_params.update({f"{model}.{key}": v for key, v in params.items()})
-            elif model == "transformer_content":
-                vecs = _stored_vectors(spark, storage, dataset=dataset, kind="transformer", embed_model=embed_model,
-                                       w2v_engine=w2v_engine, w2v_variant=content.variant)
-                if vecs.limit(1).count() == 0:
-                    raise RuntimeError(f"transformer_content: no {embed_model} embeddings for dataset {dataset!r}; "
-                                       "run `socialrec embed` first")
-                recs = recommend_by_content(train, vecs, **by_content)
-                recs = recs.withColumn("components", F.create_map(F.lit("transformer_cosine"), F.col(C.SCORE)))
-            else:  # validated by config; new models plug in here
+            build = MODEL_BUILDERS.get(model)
+            if build is None:  # validated by config; a new model is one entry in MODEL_BUILDERS
                 raise ValueError(f"evaluation.models: unknown model {model!r}")
+            recs, params, release = build(ctx, model)
+            if chosen_params is not None:
+                chosen_params.update(params)
             recs = (
                 recs.withColumn(C.RUN_ID, F.lit(run_id))
                 .withColumn(C.DATASET, F.lit(dataset))
@@ -772,7 +843,7 @@ def explain_stage(spark: SparkSession, storage: Storage, *, run_id: str, dataset
     from socialrec import explain as X
 
     if cfg.model_path:
-        from socialrec.generator import inspect_causal_model
+        from socialrec.explain.generator import inspect_causal_model
 
         inspect_causal_model(cfg.model_path)  # a bad model folder fails here, before Spark work
     recs = storage.read(spark, RECOMMENDATIONS).where((F.col(C.RUN_ID) == run_id) & (F.col(C.SPLIT) == protocol))
@@ -885,7 +956,7 @@ def evaluate_stage(
     the cold items every list ranks), and catalogue coverage, novelty and intra-list
     diversity (transformer item embeddings, else Word2Vec item vectors). Each model's rows
     are synced as one slice of ``metrics`` (run, model, protocol, seed)."""
-    from socialrec.metrics import BEYOND, beyond_accuracy
+    from socialrec.evaluation.metrics import BEYOND, beyond_accuracy
 
     train, test = _train_test(spark, storage, dataset, protocol, seed)
     recs_all = storage.read(spark, RECOMMENDATIONS).where((F.col(C.RUN_ID) == run_id) & (F.col(C.SPLIT) == protocol))
@@ -968,7 +1039,7 @@ def format_summary(rows: list[dict], segment: str = "all") -> str:
     """A plain-text table for one segment: one line per model and k, one column per
     metric (auc, which has no k, repeated on each of the model's lines); with repeats
     over seeds, mean ± standard deviation. Then, for the other segments, nDCG per model."""
-    from socialrec.report import shown_rows
+    from socialrec.evaluation.report import shown_rows
 
     rows = shown_rows(rows)
     seg_rows = [r for r in rows if r.get("segment", "all") == segment]
@@ -1182,14 +1253,14 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
                                                       & F.col(C.MODEL).isin(*ev.models))
             result["metrics"] = [r.asDict() for r in rows.collect()]  # models x segments x metrics x k (x seeds)
             if cfg.report.enabled:
-                from socialrec.report import write_report
+                from socialrec.evaluation.report import write_report
 
                 with timer.stage("report"):
                     result["report"] = str(write_report(
                         spark, storage, cfg, run_id=run_id, rows=result["metrics"], params=params,
                         timings=timer.timings, out=report_dir(cfg, run_id)))
             if cfg.tracking.mlflow:
-                from socialrec.tracking import log_to_mlflow
+                from socialrec.evaluation.tracking import log_to_mlflow
 
                 with timer.stage("tracking"):
                     result["mlflow_run"] = log_to_mlflow(cfg, run_id=run_id, rows=result["metrics"], params=params,

@@ -1,0 +1,1 @@
+"""The foundations every layer stands on: column names, table schemas, the configuration, the Spark session and its jars, Delta storage and run bookkeeping. Imports nothing above it (config's validation still reads two lists from models/ and data/: see docs/design.md)."""

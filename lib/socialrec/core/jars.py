@@ -1,0 +1,137 @@
+"""The Spark jars socialrec needs, and fetching them once into a local cache.
+
+Run ``python -m socialrec.core.jars fetch`` (``make setup`` does) to copy the jars from
+Maven Central into ``$SOCIALREC_CACHE/jars`` with ``mvn dependency:copy`` (strict
+checksums). Sessions then pass the files as ``spark.jars``, so no run depends on
+reaching a repository. Clusters that reach a repository may use ``jars.mode: packages``
+(``spark.jars.packages``) instead, and platforms that provide the jars ``jars.mode: none``.
+
+Only the jars that the code uses are fetched, without their transitive dependencies:
+delta-spark needs delta-storage and nothing else at run time on Spark 4.1 (the
+delta-kernel and Unity Catalog client jars that its POM also lists, with their own
+Jackson, Hadoop client and Parquet copies, are for Unity Catalog managed tables and
+would shadow Spark's own versions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+DELTA_JARS = (
+    "io.delta:delta-spark_4.1_2.13:4.4.0",
+    "io.delta:delta-storage:4.4.0",
+)
+SPARK_NLP_JARS = ("com.johnsnowlabs.nlp:spark-nlp_2.13:7.0.0",)
+
+MAVEN_DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+
+
+def cache_dir(configured: str | None = None) -> Path:
+    """The cache root: the configured one, else $SOCIALREC_CACHE, else ~/.cache/socialrec."""
+    root = configured or os.environ.get("SOCIALREC_CACHE") or Path.home() / ".cache" / "socialrec"
+    return Path(root).expanduser()
+
+
+def jar_dir(configured: str | None = None) -> Path:
+    return cache_dir(configured) / "jars"
+
+
+def jar_file(coordinate: str, directory: Path) -> Path:
+    """The file ``mvn dependency:copy`` writes for ``group:artifact:version``."""
+    parts = coordinate.split(":")
+    if len(parts) != 3:
+        raise ValueError(f"jar coordinate {coordinate!r}: expected group:artifact:version")
+    _, artifact, version = parts
+    return directory / f"{artifact}-{version}.jar"
+
+
+def unavailable_marker(coordinate: str, directory: Path) -> Path:
+    return directory / (jar_file(coordinate, directory).name + ".unavailable")
+
+
+def missing(coordinates, directory: Path) -> list[str]:
+    return [c for c in coordinates if not jar_file(c, directory).exists()]
+
+
+def fetch(coordinates, directory: Path, *, required: bool = True) -> list[Path]:
+    """Copy each coordinate's jar into ``directory`` unless it is there already.
+
+    A jar that Maven Central does not serve raises when ``required``; otherwise it is
+    recorded in a ``.unavailable`` marker (so later setups do not ask again) and skipped.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    got = []
+    for coordinate in coordinates:
+        target = jar_file(coordinate, directory)
+        marker = unavailable_marker(coordinate, directory)
+        if target.exists():
+            got.append(target)
+            continue
+        if marker.exists() and not required:
+            log.info("jar %s: not served by Maven Central (recorded in %s); skipped", coordinate, marker)
+            continue
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise RuntimeError("jar fetch: Maven (mvn) is not on PATH; install it or use jars.mode: packages")
+        start = time.time()
+        cmd = [
+            mvn, "-q", "-B", "-C",
+            f"{MAVEN_DEPENDENCY_PLUGIN}:copy",
+            f"-Dartifact={coordinate}",
+            f"-DoutputDirectory={directory}",
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0 or not target.exists():
+            detail = _maven_error(proc.stdout + proc.stderr)
+            if required:
+                raise RuntimeError(f"jar fetch: {coordinate}: Maven could not copy it: {detail}")
+            marker.write_text(detail + "\n", encoding="utf-8")
+            print(f"jars: {coordinate}: not available from Maven Central ({detail}); skipped", flush=True)
+            continue
+        size = target.stat().st_size / 2**20
+        print(f"jars: {coordinate}: {size:.1f} MiB in {time.time() - start:.1f} s", flush=True)
+        got.append(target)
+    return got
+
+
+def _maven_error(output: str) -> str:
+    for line in output.splitlines():
+        if "ERROR" in line and ("not found" in line or "Could not" in line or "Couldn't" in line):
+            text = line.split("ERROR", 1)[1]
+            return "".join(ch for ch in text if ch.isprintable()).strip(" ]:[")[:300]
+    return output.strip().splitlines()[-1][:300] if output.strip() else "no output"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m socialrec.core.jars", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["fetch", "list"])
+    parser.add_argument("--dir", default=None, help="jar directory (default: $SOCIALREC_CACHE/jars)")
+    args = parser.parse_args(argv)
+    directory = Path(args.dir) if args.dir else jar_dir()
+    if args.command == "list":
+        for c in DELTA_JARS + SPARK_NLP_JARS:
+            f = jar_file(c, directory)
+            state = "present" if f.exists() else ("unavailable" if unavailable_marker(c, directory).exists() else "missing")
+            print(f"{c}\t{state}\t{f}")
+        return 0
+    try:
+        fetch(DELTA_JARS, directory, required=True)
+        fetch(SPARK_NLP_JARS, directory, required=False)
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"jars: ready in {directory}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Getting data in: the ``RawTables`` contract every source returns, the sources (generated network, MovieLens, Last.fm, Stack Exchange, files), readers, validated ingest with rejects, and the split protocols."""

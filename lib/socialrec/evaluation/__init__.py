@@ -1,0 +1,1 @@
+"""Measuring: ranking and beyond-accuracy metrics, the HTML report, MLflow tracking."""

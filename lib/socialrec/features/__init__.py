@@ -1,0 +1,1 @@
+"""Representations computed from the canonical tables: tokens, Word2Vec, transformer embeddings (encoder + embed stage), the social graph's node vectors and profiles, trending velocity, and word-vector quality."""
