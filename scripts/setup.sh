@@ -28,4 +28,4 @@ fi
 ln -sfn "$venv" .venv
 
 # Jars: the library knows the coordinates; Maven copies them into the cache.
-PYTHONPATH=lib SOCIALREC_CACHE="$CACHE" .venv/bin/python -m socialrec.jars fetch
+PYTHONPATH=lib SOCIALREC_CACHE="$CACHE" .venv/bin/python -m socialrec.core.jars fetch
