@@ -55,9 +55,11 @@ def test_id_map_keeps_numbers_across_runs(spark):
 
 def test_params_defaults_are_the_configs():
     from socialrec.core.config import ALSConfig
+    from socialrec.models.als import DEFAULT_BLOCKS
 
     c = ALSConfig()
     assert ALSParams() == ALSParams(rank=c.rank, reg=c.reg, alpha=c.alpha, max_iter=c.max_iter)
+    assert DEFAULT_BLOCKS == c.blocks
 
 
 def test_grid_points_fill_from_the_base():
@@ -175,7 +177,7 @@ def test_bridge_gives_cold_items_the_factors_their_text_implies(spark):
 
 
 def test_blocks_come_from_the_data_and_are_honoured(spark):
-    """One block per 500,000 pairs, at least 2; a fit without ``blocks`` equals one with
+    """One block per 500,000 pairs, at least 2; a fit with ``blocks=None`` equals one with
     ``blocks_for`` its rows, and the number of blocks is really passed to Spark (they seed
     the initial factors, so 10 blocks give other factors)."""
     assert [blocks_for(n) for n in (0, 60_000, 500_000, 500_001, 1_000_000, 10_000_000)] == [2, 2, 2, 2, 2, 20]
@@ -187,8 +189,10 @@ def test_blocks_come_from_the_data_and_are_honoured(spark):
     def users(model):
         return np.array([r.features for r in model.userFactors.orderBy("id").collect()])
 
-    auto, two, ten = users(fit(df, p, seed=1)), users(fit(df, p, seed=1, blocks=2)), users(fit(df, p, seed=1, blocks=10))
+    auto, two = users(fit(df, p, seed=1, blocks=None)), users(fit(df, p, seed=1, blocks=2))
+    ten, default = users(fit(df, p, seed=1, blocks=10)), users(fit(df, p, seed=1))
     np.testing.assert_array_equal(auto, two)
+    np.testing.assert_array_equal(default, ten)  # the library's default is the configuration's
     assert np.abs(ten - two).max() > 1e-3
 
 

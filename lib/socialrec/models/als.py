@@ -50,7 +50,9 @@ CONFIDENCES = ("linear", "log", "binary")
 # 6.7 s with 2 blocks against 12.6 s with 10 (rank 64, 15 iterations). The blocks also
 # seed the initial factors, so a number not given (``als.blocks: null``) is taken from the
 # data, never from the cores: results stay the same on any machine. The configured
-# default stays Spark's 10 (see docs/configuration.md, als.blocks, for why).
+# default stays Spark's 10 (see docs/configuration.md, als.blocks, for why), here and in
+# ``ALSConfig.blocks``.
+DEFAULT_BLOCKS = 10
 PAIRS_PER_BLOCK = 500_000
 OUT_SCHEMA = "user_id string, item_id string, rank int, score double, explanation string"
 
@@ -108,16 +110,16 @@ def blocks_for(n_pairs: int) -> int:
     return max(2, -(-int(n_pairs) // PAIRS_PER_BLOCK))
 
 
-def fit(train: DataFrame, params: ALSParams, *, seed: int = 42, blocks: int | None = None, col_user: str = "uidx",
-        col_item: str = "iidx", col_rating: str = "r"):
+def fit(train: DataFrame, params: ALSParams, *, seed: int = 42, blocks: int | None = DEFAULT_BLOCKS,
+        col_user: str = "uidx", col_item: str = "iidx", col_rating: str = "r"):
     """Spark ALS (implicit) on (user idx, item idx, r).
 
     ALS's factor RDDs grow one lineage step per iteration; without a checkpoint directory
     Spark never truncates it and deserialising a task can overflow the stack (seen here
     at 15 iterations after many fits in one session). In local mode a temporary checkpoint
     directory is set when none is; on a cluster set one (``sc.setCheckpointDir``) on
-    shared storage. ``blocks``: user and item blocks (default: ``blocks_for`` the rows,
-    which counts them)."""
+    shared storage. ``blocks``: user and item blocks (None: ``blocks_for`` the rows, which
+    counts them)."""
     from pyspark.ml.recommendation import ALS
 
     sc = train.sparkSession.sparkContext
@@ -129,7 +131,7 @@ def fit(train: DataFrame, params: ALSParams, *, seed: int = 42, blocks: int | No
         else:
             log.warning("als: no Spark checkpoint directory; long ALS runs may overflow the stack "
                         "(call spark.sparkContext.setCheckpointDir on shared storage)")
-    blocks = blocks or blocks_for(train.count())
+    blocks = blocks if blocks is not None else blocks_for(train.count())
     als = ALS(rank=params.rank, regParam=params.reg, alpha=params.alpha, maxIter=params.max_iter,
               implicitPrefs=True, userCol=col_user, itemCol=col_item, ratingCol=col_rating, seed=seed,
               coldStartStrategy="drop", nonnegative=False, checkpointInterval=5, numUserBlocks=blocks,
@@ -213,7 +215,7 @@ def indexed(pairs: DataFrame, users_map: DataFrame, items_map: DataFrame, *, con
 
 def train_and_recommend(train: DataFrame, users_map: DataFrame, items_map: DataFrame, params: ALSParams, k: int, *,
                         confidence: str = "linear", log_epsilon: float = 1.0, seed: int = 42,
-                        blocks: int | None = None,
+                        blocks: int | None = DEFAULT_BLOCKS,
                         candidates: list[str] | None = None) -> tuple[DataFrame, DataFrame, DataFrame]:
     """Fit on ``train`` (user, item, weight) and return (recommendations, user vectors,
     item vectors); the vectors are (user_id|item_id, vector)."""
@@ -225,7 +227,7 @@ def train_and_recommend(train: DataFrame, users_map: DataFrame, items_map: DataF
 
 def fit_factors(train: DataFrame, users_map: DataFrame, items_map: DataFrame, params: ALSParams, *,
                 confidence: str = "linear", log_epsilon: float = 1.0, seed: int = 42,
-                blocks: int | None = None) -> tuple[DataFrame, DataFrame]:
+                blocks: int | None = DEFAULT_BLOCKS) -> tuple[DataFrame, DataFrame]:
     """Fit on ``train`` (user, item, weight); (user_id, vector) and (item_id, vector),
     cached (the caller unpersists them). ``blocks``: see ``fit``."""
     data = indexed(train, users_map, items_map, confidence=confidence, log_epsilon=log_epsilon)
@@ -244,8 +246,8 @@ def fit_factors(train: DataFrame, users_map: DataFrame, items_map: DataFrame, pa
 
 
 def tune(train: DataFrame, users_map: DataFrame, items_map: DataFrame, points: list[ALSParams], *, k: int,
-         val_ratio: float, seed: int, confidence: str = "linear", log_epsilon: float = 1.0, blocks: int | None = None,
-         factors=None) -> list[tuple[ALSParams, float]]:
+         val_ratio: float, seed: int, confidence: str = "linear", log_epsilon: float = 1.0,
+         blocks: int | None = DEFAULT_BLOCKS, factors=None) -> list[tuple[ALSParams, float]]:
     """nDCG@k on a validation split carved from ``train`` (per user, ``val_ratio`` of the
     pairs kept for fitting), for each point; best first (ties: the earlier point).
 
