@@ -6,7 +6,7 @@ row, field and reason are asserted exactly), *accepted* whole (the value checked
 run *stops* with a message naming the file, or the kind does not apply to the format
 (the reason is stated). For every file: rows read = accepted + rejected, and rows read =
 the data records in the file (counted here, independently), so nothing unrejected goes
-missing. The README's "Guarantees" section quotes the counts; a test keeps it true.
+missing. docs/tables.md ("Guarantees") quotes the counts; a test keeps it true.
 """
 
 from __future__ import annotations
@@ -503,9 +503,9 @@ def catalogue_counts(tmp_path: Path) -> tuple[int, int, int]:
     return tried, na, rows
 
 
-def test_readme_quotes_the_catalogue_counts(tmp_path):
+def test_docs_quote_the_catalogue_counts(tmp_path):
     tried, na, rows = catalogue_counts(tmp_path)
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "tables.md").read_text()
     expected = (f"{len(KINDS)} kinds of bad input × {len(ADAPTERS)} readers: {tried} cases tried "
                 f"({na} do not apply to a format), {rows} bad rows")
     assert expected in readme, expected

@@ -152,3 +152,9 @@ def test_every_model_config_accepts_has_a_builder():
     from socialrec.pipeline import MODEL_BUILDERS
 
     assert set(MODEL_BUILDERS) == set(MODELS)
+
+
+def test_every_stage_has_a_runner():
+    from socialrec.pipeline import STAGE_RUNNERS, STAGES
+
+    assert list(STAGE_RUNNERS) == list(STAGES)

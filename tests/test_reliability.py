@@ -1,7 +1,7 @@
 """Reruns, crashes and determinism, each in its own process as a user would run it.
 
 * Determinism: the same data, conf and seed in ``local[2]`` and in ``local[1]`` give the
-  same splits and recommendations, and metrics equal to 1e-7 (see README, Guarantees,
+  same splits and recommendations, and metrics equal to 1e-7 (see docs/tables.md, Guarantees,
   for where floating-point order allows less than exact equality).
 * Crash recovery: the pipeline is killed (SIGKILL to its process group: the Python
   driver, the JVM and its Python workers, nothing gets to clean up) while the first

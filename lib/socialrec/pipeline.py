@@ -1137,6 +1137,71 @@ def report_dir(cfg: Config, run_id: str) -> Path:
     return Path("reports") / run_id
 
 
+@dataclasses.dataclass
+class StageCall:
+    """What a stage runner reads: the session, storage and configuration, the run, the
+    seed it runs for (``offset``: its index among the run's ``seeds``), the list length
+    ``depth`` and the run's ``params`` (values chosen at run time, for ``runs.params``)."""
+
+    spark: SparkSession
+    storage: Storage
+    cfg: Config
+    run_id: str
+    seed: int
+    offset: int
+    depth: int
+    params: dict
+    seeds: int
+
+    def record(self, values: dict) -> None:
+        """Values chosen at run time into ``params``, per seed when the run has several."""
+        self.params.update(values if self.seeds == 1 else {f"seed{self.seed}.{k}": v for k, v in values.items()})
+
+
+def _run_recommend(c: StageCall) -> dict:
+    ev, chosen = c.cfg.evaluation, {}
+    out = recommend_stage(
+        c.spark, c.storage, run_id=c.run_id, dataset=c.cfg.dataset.name, protocol=ev.protocol, seed=c.seed,
+        models=ev.models, k=c.cfg.recommend.k, depth=c.depth, w2v_engine=c.cfg.word2vec.engine, content=c.cfg.content,
+        embed_model=c.cfg.embed.model, als=dataclasses.replace(c.cfg.als, seed=c.cfg.als.seed + c.offset),
+        hybrid=dataclasses.replace(c.cfg.hybrid, seed=c.cfg.hybrid.seed + c.offset), graph=c.cfg.graph,
+        chosen_params=chosen, cold_share=ev.cold_share, cold_history=ev.cold_history, auc_depth=ev.auc_depth)
+    c.record(chosen)
+    return out
+
+
+def _run_evaluate(c: StageCall) -> None:
+    ev = c.cfg.evaluation
+    _, info = evaluate_stage(c.spark, c.storage, run_id=c.run_id, dataset=c.cfg.dataset.name, protocol=ev.protocol,
+                             seed=c.seed, models=ev.models, ks=ev.k, metrics=ev.metrics, segments=ev.segments,
+                             light_share=ev.light_users, embed_model=c.cfg.embed.model,
+                             w2v_engine=c.cfg.word2vec.engine)
+    c.record(info)
+
+
+# Each stage of `socialrec run` (STAGES, in order) and the function that runs it; its
+# return value is the stage's entry in the run's result (None: no entry). Adding a stage
+# is a runner here and its place in STAGES.
+STAGE_RUNNERS: dict = {
+    "ingest": lambda c: ingest_stage(c.spark, c.storage, c.cfg.dataset),
+    "tokenize": lambda c: tokenize_stage(c.spark, c.storage, dataset=c.cfg.dataset.name, tok=c.cfg.tokenize),
+    "word2vec": lambda c: word2vec_stage(c.spark, c.storage, dataset=c.cfg.dataset.name, w2v=c.cfg.word2vec,
+                                         run_id=c.run_id),
+    "embed": lambda c: embed_stage(c.spark, c.storage, dataset=c.cfg.dataset.name, emb=c.cfg.embed),
+    "graph": lambda c: graph_stage(c.spark, c.storage, dataset=c.cfg.dataset.name, cfg=c.cfg.graph,
+                                   embed_model=c.cfg.embed.model),
+    "split": lambda c: split_stage(c.spark, c.storage, dataset=c.cfg.dataset.name, protocol=c.cfg.evaluation.protocol,
+                                   ratio=c.cfg.evaluation.ratio, seed=c.seed, cold_share=c.cfg.evaluation.cold_share,
+                                   cold_history=c.cfg.evaluation.cold_history, cut=c.cfg.evaluation.time_cut),
+    "recommend": _run_recommend,
+    "evaluate": _run_evaluate,
+    "explain": lambda c: explain_stage(
+        c.spark, c.storage, run_id=c.run_id, dataset=c.cfg.dataset.name, protocol=c.cfg.evaluation.protocol,
+        seed=c.seed, cfg=c.cfg.explain, graph=c.cfg.graph, embed_model=c.cfg.embed.model,
+        w2v_engine=c.cfg.word2vec.engine, w2v_variant=c.cfg.content.variant),
+}
+
+
 def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None = None) -> dict:
     """Run one stage, ``run`` (all of them) or ``evaluate`` (the ablation runner), as
     configured, recorded in ``runs``.
@@ -1189,47 +1254,14 @@ def run_stage(spark: SparkSession, cfg: Config, command: str, run_id: str | None
 
     def one(stage: str, seed: int, offset: int) -> None:
         log.info("stage %s: starting (run %s, seed %d)", stage, run_id, seed)
+        runner = STAGE_RUNNERS.get(stage)
+        if runner is None:
+            raise ValueError(f"unknown stage {stage!r}; known: {', '.join(STAGES)}, run")
         with timer.stage(stage):
-            if stage == "ingest":
-                result["ingest"] = ingest_stage(spark, storage, cfg.dataset)
-            elif stage == "tokenize":
-                result["tokenize"] = tokenize_stage(spark, storage, dataset=cfg.dataset.name, tok=cfg.tokenize)
-            elif stage == "word2vec":
-                result["word2vec"] = word2vec_stage(spark, storage, dataset=cfg.dataset.name, w2v=cfg.word2vec,
-                                                    run_id=run_id)
-            elif stage == "embed":
-                result["embed"] = embed_stage(spark, storage, dataset=cfg.dataset.name, emb=cfg.embed)
-            elif stage == "graph":
-                result["graph"] = graph_stage(spark, storage, dataset=cfg.dataset.name, cfg=cfg.graph,
-                                              embed_model=cfg.embed.model)
-            elif stage == "split":
-                result["split"] = split_stage(spark, storage, dataset=cfg.dataset.name, protocol=ev.protocol,
-                                              ratio=ev.ratio, seed=seed, cold_share=ev.cold_share,
-                                              cold_history=ev.cold_history, cut=ev.time_cut)
-            elif stage == "recommend":
-                chosen: dict[str, str] = {}
-                result["recommend"] = recommend_stage(
-                    spark, storage, run_id=run_id, dataset=cfg.dataset.name, protocol=ev.protocol, seed=seed,
-                    models=ev.models, k=cfg.recommend.k, depth=depth, w2v_engine=cfg.word2vec.engine,
-                    content=cfg.content, embed_model=cfg.embed.model,
-                    als=dataclasses.replace(cfg.als, seed=cfg.als.seed + offset),
-                    hybrid=dataclasses.replace(cfg.hybrid, seed=cfg.hybrid.seed + offset), graph=cfg.graph,
-                    chosen_params=chosen,
-                    cold_share=ev.cold_share, cold_history=ev.cold_history, auc_depth=ev.auc_depth)
-                params.update(chosen if len(seeds) == 1 else {f"seed{seed}.{k}": v for k, v in chosen.items()})
-            elif stage == "explain":
-                result["explain"] = explain_stage(
-                    spark, storage, run_id=run_id, dataset=cfg.dataset.name, protocol=ev.protocol, seed=seed,
-                    cfg=cfg.explain, graph=cfg.graph, embed_model=cfg.embed.model, w2v_engine=cfg.word2vec.engine,
-                    w2v_variant=cfg.content.variant)
-            elif stage == "evaluate":
-                _, info = evaluate_stage(spark, storage, run_id=run_id, dataset=cfg.dataset.name,
-                                         protocol=ev.protocol, seed=seed, models=ev.models, ks=ev.k,
-                                         metrics=ev.metrics, segments=ev.segments, light_share=ev.light_users,
-                                         embed_model=cfg.embed.model, w2v_engine=cfg.word2vec.engine)
-                params.update(info if len(seeds) == 1 else {f"seed{seed}.{k}": v for k, v in info.items()})
-            else:
-                raise ValueError(f"unknown stage {stage!r}; known: {', '.join(STAGES)}, run")
+            out = runner(StageCall(spark=spark, storage=storage, cfg=cfg, run_id=run_id, seed=seed, offset=offset,
+                                   depth=depth, params=params, seeds=len(seeds)))
+            if out is not None:
+                result[stage] = out
         params[f"jobs.{stage}"] = str(timer.jobs[stage])  # Spark jobs, all seeds together
         heap = ""
         if stage in timer.heap_mib:  # the highest over the seeds
