@@ -43,7 +43,9 @@ from socialrec.core.config import CONF_DIR, load_config
 from socialrec.core.schemas import FRESH_RECOMMENDATIONS, ITEMS
 from socialrec.core.session import get_spark
 from socialrec.core.storage import Storage
-from socialrec.pipeline import embed_stage, graph_stage, ingest_stage
+from socialrec.stages.embed import embed_stage
+from socialrec.stages.graph import graph_stage
+from socialrec.stages.ingest import ingest_stage
 from socialrec.stream import run_stream
 
 

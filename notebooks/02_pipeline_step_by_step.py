@@ -22,9 +22,10 @@ run_id = nb.params["run_id"]
 
 from pyspark.sql import functions as F
 
-from socialrec.pipeline import format_summary, run_stage
 from socialrec.core.session import get_spark
 from socialrec.core.storage import Storage
+from socialrec.evaluation.report import format_summary
+from socialrec.pipeline import run_stage
 
 spark = get_spark(cfg.spark, cfg.jars)
 storage = Storage(cfg.storage.root, cfg.storage.catalog)

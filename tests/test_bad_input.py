@@ -27,7 +27,7 @@ from socialrec.core.storage import Storage
 from socialrec.data.ingest import validate
 from socialrec.data.readers import SourceError
 from socialrec.data.sources import load_raw
-from socialrec.pipeline import ingest_stage
+from socialrec.stages.ingest import ingest_stage
 
 from .conftest import ROOT
 

@@ -149,12 +149,54 @@ def test_every_model_config_accepts_has_a_builder():
     """config.MODELS (what evaluation.models may name) and the recommend stage's registry
     list the same models: a model is added in both or neither."""
     from socialrec.core.config import MODELS
-    from socialrec.pipeline import MODEL_BUILDERS
+    from socialrec.stages.recommend import MODEL_REGISTRY
 
-    assert set(MODEL_BUILDERS) == set(MODELS)
+    assert set(MODEL_REGISTRY) == set(MODELS)
 
 
 def test_every_stage_has_a_runner():
     from socialrec.pipeline import STAGE_RUNNERS, STAGES
 
     assert list(STAGE_RUNNERS) == list(STAGES)
+
+
+def test_base_yaml_states_the_dataclass_defaults():
+    """The dataclasses are the only source of defaults: conf/base.yaml, which documents
+    them for users, must say the same values (a key it leaves out keeps the default)."""
+    from socialrec.core.config import Config, _build, _read_yaml
+
+    assert _build(Config, _read_yaml(BASE), "") == Config()
+
+
+def test_every_section_checks_itself():
+    """Each section validates its own keys (``check``), naming them under the key it is
+    given; the choice lists are the ones the implementing modules import."""
+    import dataclasses
+
+    from socialrec.core import choices
+    from socialrec.core.config import ALSConfig, Config, EmbedConfig
+    from socialrec.data import split
+    from socialrec.features import embed, encoder, tokenize, word2vec
+    from socialrec.models import als, hybrid
+
+    assert all(callable(getattr(getattr(Config(), f.name), "check", None)) for f in dataclasses.fields(Config))
+    with pytest.raises(ConfigError, match=r"^als\.confidence: 'cubic' is not one of linear, log, binary$"):
+        ALSConfig(confidence="cubic").check()
+    with pytest.raises(ConfigError, match=r"^profile\.embed\.fields: unknown item field 'body'"):
+        EmbedConfig(fields=["body"]).check("profile.embed")
+    assert als.CONFIDENCES is choices.CONFIDENCES and hybrid.FEATURES is choices.HYBRID_FEATURES
+    assert split.PROTOCOLS is choices.PROTOCOLS and embed.FIELDS is choices.EMBED_FIELDS
+    assert encoder.DTYPES is choices.DTYPES and tokenize.ENGINES is choices.TOKENIZE_ENGINES
+    assert word2vec.ENGINES is choices.W2V_ENGINES
+
+
+def test_model_registry_declares_what_each_model_needs():
+    """The feature stages a run needs follow the registry: hybrid-no-<signal> is a spec
+    with that signal dropped, not a parsed name."""
+    from socialrec.stages.recommend import MODEL_REGISTRY, models_need
+
+    assert MODEL_REGISTRY["hybrid-no-w2v"].options["drop"] == frozenset({"social", "w2v"})
+    assert models_need(["hybrid-no-w2v"], "transformer") and not models_need(["hybrid-no-w2v"], "w2v")
+    assert models_need(["hybrid-social"], "graph") and not models_need(["hybrid", "social"], "graph")
+    assert not models_need(["als"], "w2v") and models_need(["als"], "w2v", bridge=["w2v"])
+    assert not models_need(["popularity"], "transformer") and models_need(["transformer_content"], "transformer")

@@ -17,7 +17,7 @@ from socialrec.core.schemas import ITEMS
 from socialrec.features.embed import EmbedSettings, embedding_column, embedding_text
 from socialrec.features.encoder import Encoder, ModelError, default_model_path, get_encoder, inspect_model
 from socialrec.models.content import recommend_by_content
-from socialrec.pipeline import embed_stage
+from socialrec.stages.embed import embed_stage
 
 TOPICS = {
     "beer": "a hazy IPA brewed with citra hops and a dry finish",

@@ -7,8 +7,8 @@ from datetime import datetime
 import pytest
 
 from socialrec.core.config import CONF_DIR, load_config
-from socialrec.evaluation.report import plot_metrics_at_k, shown_rows, write_report
-from socialrec.pipeline import evaluation_segments, format_summary
+from socialrec.evaluation.report import format_summary, plot_metrics_at_k, shown_rows, write_report
+from socialrec.evaluation.segments import evaluation_segments
 
 T = datetime(2026, 1, 1)
 

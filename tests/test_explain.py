@@ -18,7 +18,7 @@ from socialrec.core.storage import Storage
 from socialrec.explain import Names, build_prompt, cap, guard, normalise, plain_text, unlisted_mentions
 from socialrec.explain.generator import Generator, inspect_causal_model, random_causal_lm
 from socialrec.features.encoder import ModelError
-from socialrec.pipeline import explain_stage
+from socialrec.stages.explain import explain_stage
 
 DS = "tiny"
 T0 = datetime(2026, 1, 1)

@@ -176,7 +176,7 @@ def test_graph_stage_writes_node_embeddings_and_profiles(spark, storage):
     the users in the graph only, history and social profiles, a rerun leaves the same rows."""
     from socialrec.core.config import GraphConfig
     from socialrec.core.schemas import EDGES, INTERACTIONS, ITEM_EMBEDDINGS, NODE_EMBEDDINGS, USER_PROFILES, USERS
-    from socialrec.pipeline import graph_stage
+    from socialrec.stages.graph import graph_stage
 
     t = datetime(2026, 3, 1)
     users = ["a", "b", "c", "d", "e", "lonely"]

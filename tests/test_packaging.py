@@ -46,3 +46,66 @@ def test_job_files_shadow_no_module():
         assert importlib.util.find_spec(name) is None, f"jobs/{name}.py shadows an importable module"
         text = (ROOT / "jobs" / f"{name}.py").read_text()
         assert "from socialrec.cli import main" in text
+
+
+# The layers of lib/socialrec, lowest first: a module imports its own layer and those
+# below it (docs/design.md). Entry points sit on top.
+LAYERS = (("core",), ("data",), ("features",), ("evaluation",), ("models",), ("explain", "stream"), ("stages",),
+          ("pipeline",), ("cli", "notebook", "standalone", "__main__"))
+
+
+def _runtime_imports() -> dict[str, set[str]]:
+    """Module -> the socialrec modules it imports at run time (module level and inside
+    functions; ``if TYPE_CHECKING:`` blocks left out)."""
+    import ast
+
+    lib = ROOT / "lib"
+    out: dict[str, set[str]] = {}
+    for path in sorted((lib / "socialrec").rglob("*.py")):
+        parts = list(path.relative_to(lib).with_suffix("").parts)
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                       and getattr(node.test, "id", "") == "TYPE_CHECKING" for n in ast.walk(node)}
+        found = out.setdefault(name, set())
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("socialrec"):
+                found.update(f"{node.module}.{a.name}" if node.module == "socialrec" else node.module
+                             for a in node.names)
+            elif isinstance(node, ast.Import):
+                found.update(a.name for a in node.names if a.name.startswith("socialrec"))
+    return out
+
+
+def test_imports_flow_down_the_layers_without_cycles():
+    imports = _runtime_imports()
+    layer = {name: i for i, names in enumerate(LAYERS) for name in names}
+
+    def layer_of(module: str) -> int | None:
+        parts = module.split(".")
+        return layer.get(parts[1]) if len(parts) > 1 else None  # the package root: its version only
+
+    assert set(layer) >= {m.split(".")[1] for m in imports if "." in m}, "a new subpackage needs a layer"
+    upward = sorted(f"{m} -> {t}" for m, targets in imports.items() for t in targets
+                    if layer_of(t) is not None and layer_of(t) > layer_of(m))
+    assert upward == []
+    # No cycle between modules: a depth-first search over the import edges.
+    known = set(imports)
+    state: dict[str, int] = {}
+
+    def visit(m: str, path: list[str]) -> None:
+        state[m] = 1
+        for t in sorted(imports[m]):
+            t = t if t in known else t.rsplit(".", 1)[0]  # `from pkg import name` of a function
+            if t not in known or t == m:
+                continue
+            assert state.get(t) != 1, f"import cycle: {' -> '.join(path + [m, t])}"
+            if t not in state:
+                visit(t, path + [m])
+        state[m] = 2
+
+    for m in sorted(known):
+        if m not in state:
+            visit(m, [])

@@ -11,7 +11,8 @@ from pyspark.sql import functions as F
 
 from socialrec.core.config import CONF_DIR, load_config
 from socialrec.core.storage import Storage
-from socialrec.pipeline import format_summary, run_stage
+from socialrec.evaluation.report import format_summary
+from socialrec.pipeline import run_stage
 
 from .conftest import ROOT
 

@@ -27,7 +27,7 @@ from pyspark.sql import functions as F
 
 from socialrec.core.config import CONF_DIR, load_config
 from socialrec.core.storage import Storage
-from socialrec.pipeline import ingest_stage
+from socialrec.stages.ingest import ingest_stage
 
 from .conftest import ROOT
 

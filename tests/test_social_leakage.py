@@ -19,7 +19,7 @@ from socialrec.data.sources import load_raw
 from socialrec.data.split import PROTOCOLS, split, stratified_split, to_pairs
 from socialrec.features.graph import recommend_social
 from socialrec.models.hybrid import build_catalogue, candidates, social_inputs
-from socialrec.pipeline import social_graph
+from socialrec.stages.inputs import social_graph
 
 T0 = datetime(2020, 1, 1)
 N = 16  # threads: asker 100+i asks question 1000+i, answerer 200+i answers it (post 3000+i)

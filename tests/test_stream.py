@@ -68,7 +68,8 @@ def _run(spark, storage, **over):
 def world(spark, tmp_path_factory):
     """Six users (three read beer posts, three read AI posts), six seed items embedded by
     the engine, history profiles built by the graph stage: a warehouse each test copies."""
-    from socialrec.pipeline import embed_stage, graph_stage
+    from socialrec.stages.embed import embed_stage
+    from socialrec.stages.graph import graph_stage
 
     root = tmp_path_factory.mktemp("stream-world") / "warehouse"
     storage = Storage(root=str(root))

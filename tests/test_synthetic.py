@@ -82,3 +82,9 @@ def test_corruption_produces_each_bad_kind(spark):
 def test_too_few_users_for_topics(spark):
     with pytest.raises(ValueError, match="at least topics"):
         generate(spark, users=3, posts=100, topics=6)
+
+
+def test_topics_the_configuration_allows_are_the_vocabularies():
+    from socialrec.core.choices import SYNTHETIC_TOPICS
+
+    assert tuple(TOPICS) == SYNTHETIC_TOPICS

@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 from socialrec.core.config import ConfigError, load_config
-from socialrec.pipeline import format_summary, run_stage
+from socialrec.evaluation.report import format_summary
+from socialrec.pipeline import run_stage
 
 log = logging.getLogger("socialrec")
 

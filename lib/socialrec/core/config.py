@@ -27,7 +27,31 @@ from typing import Any
 
 import yaml
 
-from socialrec.data.vocab import TOPICS
+from socialrec.core.choices import (
+    ALS_GRID_KEYS,
+    BRIDGE_KINDS,
+    CONFIDENCES,
+    CONTENT_VARIANTS,
+    DATASETS,
+    DEVICES,
+    DTYPES,
+    EMBED_FIELDS,
+    FILE_FORMATS,
+    FILE_TABLES,
+    HYBRID_FEATURES,
+    HYBRID_OBJECTIVES,
+    JAR_MODES,
+    METRIC_NAMES,
+    MODELS,
+    PROTOCOLS,
+    RATING_WEIGHTS,
+    SEGMENT_NAMES,
+    STREAM_SOURCES,
+    STREAM_TRIGGERS,
+    SYNTHETIC_TOPICS,
+    TOKENIZE_ENGINES,
+    W2V_ENGINES,
+)
 
 
 def _find_conf_dir():
@@ -53,6 +77,46 @@ class ConfigError(ValueError):
     """A configuration value is missing, unknown, or invalid; the message names the key."""
 
 
+# Each section checks its own values (its ``check(key)``, next to its fields) with these;
+# the first bad key raises. The choice lists come from socialrec.core.choices.
+
+
+def _bad(key: str, why: str) -> None:
+    raise ConfigError(f"{key}: {why}")
+
+
+def _one_of(key: str, value: Any, choices: tuple) -> None:
+    if value not in choices:
+        _bad(key, f"{value!r} is not one of {', '.join(choices)}")
+
+
+def _at_least(section: str, obj: Any, names: tuple, lo: int = 1) -> None:
+    """Each of ``names`` (when not null) is ``lo`` or more."""
+    for name in names:
+        v = getattr(obj, name)
+        if v is not None and v < lo:
+            _bad(f"{section}.{name}", f"must be {'0 or more' if lo == 0 else f'at least {lo}'}, got {v}")
+
+
+def _positive(section: str, obj: Any, names: tuple) -> None:
+    for name in names:
+        if getattr(obj, name) <= 0:
+            _bad(f"{section}.{name}", f"must be positive, got {getattr(obj, name)}")
+
+
+def _share(key: str, value: float) -> None:
+    if not 0.0 < value < 1.0:
+        _bad(key, f"must be between 0 and 1 (exclusive), got {value}")
+
+
+def _device_and_dtype(section: str, device: str, dtype: str) -> None:
+    dev = device.split(":", 1)
+    if dev[0] not in DEVICES or (len(dev) == 2 and (dev[0] != "cuda" or not dev[1].isdigit())):
+        _bad(f"{section}.device", f"{device!r} is not one of {', '.join(DEVICES)}, cuda:<n>")
+    if dtype not in DTYPES:
+        _bad(f"{section}.dtype", f"{dtype!r} is not one of {', '.join(DTYPES)}")
+
+
 # --------------------------------------------------------------------------- schema
 
 
@@ -70,6 +134,10 @@ class SparkConfig:
     checkpoint_dir: str | None = None
     conf: dict[str, str] = field(default_factory=dict)
 
+    def check(self, key: str = "spark") -> None:
+        if self.shuffle_partitions < 1:
+            _bad(f"{key}.shuffle_partitions", "must be at least 1")
+
 
 @dataclass
 class JarsConfig:
@@ -84,6 +152,11 @@ class JarsConfig:
     # auto: load Spark NLP when its jar is in the cache; true: require it; false: never.
     use_spark_nlp: str = "auto"
 
+    def check(self, key: str = "jars") -> None:
+        _one_of(f"{key}.mode", self.mode, JAR_MODES)
+        if self.use_spark_nlp not in ("auto", "true", "false"):
+            _bad(f"{key}.use_spark_nlp", f"must be auto, true or false, got {self.use_spark_nlp!r}")
+
 
 @dataclass
 class StorageConfig:
@@ -93,6 +166,13 @@ class StorageConfig:
     # "catalog.schema" (or "schema") of a metastore: tables are then managed or
     # external metastore tables <catalog>.<schema>.<table>, the schema created if absent.
     catalog: str | None = None
+
+    def check(self, key: str = "storage") -> None:
+        if self.catalog is not None and not CATALOG_NAME.fullmatch(self.catalog):
+            _bad(f"{key}.catalog", f"{self.catalog!r} is not catalog.schema or schema of plain identifiers "
+                                   "(letters, digits, underscores; not starting with a digit)")
+        if not self.root:
+            _bad(f"{key}.root", "must be a folder or URI")
 
 
 @dataclass
@@ -110,6 +190,18 @@ class SyntheticConfig:
     end: str = "2026-10-01T00:00:00"
     partitions: int = 8
 
+    def check(self, key: str = "dataset.synthetic") -> None:
+        _at_least(key, self, ("users", "posts", "topics", "days", "partitions"))
+        if self.users < 2:
+            _bad(f"{key}.users", "must be at least 2 (users follow each other)")
+        if self.topics > len(SYNTHETIC_TOPICS):
+            _bad(f"{key}.topics", f"at most {len(SYNTHETIC_TOPICS)} topic vocabularies ship, got {self.topics}")
+        for name in ("homophily", "social_share", "corrupt_rate"):
+            v = getattr(self, name)
+            if not 0.0 <= v <= 1.0:
+                _bad(f"{key}.{name}", f"must be between 0 and 1, got {v}")
+        _positive(key, self, ("follows_mean", "interactions_per_user_mean", "popularity_skew"))
+
 
 @dataclass
 class FileSourceConfig:
@@ -119,6 +211,15 @@ class FileSourceConfig:
     format: str = "csv"  # csv | json | parquet
     options: dict[str, str] = field(default_factory=dict)  # reader options, e.g. {sep: ";"}
     columns: dict[str, str] = field(default_factory=dict)  # canonical name -> column in the file
+
+    def check(self, key: str) -> None:
+        _one_of(f"{key}.format", self.format, FILE_FORMATS)
+        if not self.path:
+            _bad(f"{key}.path", "is required")
+        for canon, col in self.columns.items():
+            if not col or "`" in col or any(ord(ch) < 32 for ch in col):
+                _bad(f"{key}.columns.{canon}", f"{col!r} is not a usable column name "
+                                               "(empty, a backtick or a control character)")
 
 
 @dataclass
@@ -138,6 +239,32 @@ class DatasetConfig:
     edge_kinds: list[str] = field(default_factory=lambda: ["follow", "friend", "trust", "replied_to"])
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
+    def check(self, key: str = "dataset") -> None:
+        if not self.name or not all(ch.isalnum() or ch in "-_." for ch in self.name):
+            _bad(f"{key}.name", f"must be letters, digits, '-', '_' or '.', got {self.name!r}")
+        adapter = self.adapter or self.name
+        if adapter not in DATASETS:
+            _bad(f"{key}.adapter" if self.adapter else f"{key}.name",
+                 f"unknown dataset {adapter!r}; known: {', '.join(DATASETS)} (or set dataset.adapter)")
+        if self.rating_weight not in RATING_WEIGHTS:
+            _bad(f"{key}.rating_weight", f"must be explicit or binary, got {self.rating_weight!r}")
+        for table, fs in self.files.items():
+            if table not in FILE_TABLES:
+                _bad(f"{key}.files.{table}", f"unknown table; known: {', '.join(FILE_TABLES)}")
+            fs.check(f"{key}.files.{table}")
+        if adapter == "files":
+            for table in ("users", "items", "interactions"):
+                if table not in self.files:
+                    _bad(f"{key}.files.{table}", "is required by the files adapter")
+        if not self.max_weight > 0:
+            _bad(f"{key}.max_weight", f"must be positive, got {self.max_weight}")
+        if not self.event_weights:
+            _bad(f"{key}.event_weights", "must name at least one event kind")
+        for ev_name, w in self.event_weights.items():
+            if w <= 0:
+                _bad(f"{key}.event_weights.{ev_name}", f"must be positive, got {w}")
+        self.synthetic.check(f"{key}.synthetic")
+
 
 @dataclass
 class EvaluationConfig:
@@ -149,7 +276,8 @@ class EvaluationConfig:
     cold_history: int = 2  # cold_users: train pairs a cold user keeps (their earliest)
     time_cut: str | None = None  # time_cut: ISO timestamp (UTC); null: the ratio quantile of the pairs' times
     k: list[int] = field(default_factory=lambda: [1, 5, 10, 20])
-    models: list[str] = field(default_factory=lambda: ["popularity", "w2v_content", "transformer_content"])
+    models: list[str] = field(default_factory=lambda: ["popularity", "als", "w2v_content", "transformer_content",
+                                                       "hybrid", "hybrid-social"])
     metrics: list[str] = field(
         default_factory=lambda: ["precision", "recall", "ndcg", "map", "mrr", "hit_rate",
                                  "coverage", "novelty", "diversity"]
@@ -159,6 +287,40 @@ class EvaluationConfig:
     light_users: float = 0.25  # light_users segment: this quantile of test users' train-pair counts and below
     repeats: int = 1  # seeds evaluated: seed, seed + 1, ...; summary rows carry mean and std
 
+    def check(self, key: str = "evaluation") -> None:
+        _one_of(f"{key}.protocol", self.protocol, PROTOCOLS)
+        for name in ("ratio", "cold_share"):
+            _share(f"{key}.{name}", getattr(self, name))
+        _at_least(key, self, ("auc_depth",))
+        if "auc" in self.metrics and self.protocol != "cold_items":
+            _bad(f"{key}.metrics", "auc needs the whole candidate list ranked, which only the cold_items protocol does")
+        if not self.k or any(k < 1 for k in self.k):
+            _bad(f"{key}.k", f"must be one or more positive integers, got {self.k}")
+        if self.cold_history < 0:
+            _bad(f"{key}.cold_history", f"must be 0 or more, got {self.cold_history}")
+        if self.time_cut is not None:
+            try:
+                datetime.fromisoformat(self.time_cut)
+            except ValueError:
+                _bad(f"{key}.time_cut", f"must be an ISO timestamp such as 2026-06-01T00:00:00, got {self.time_cut!r}")
+        _share(f"{key}.light_users", self.light_users)
+        _at_least(key, self, ("repeats",))
+        if not self.segments:
+            _bad(f"{key}.segments", "must name at least one segment, e.g. [all]")
+        for sname in self.segments:
+            if sname not in SEGMENT_NAMES:
+                _bad(f"{key}.segments", f"unknown segment {sname!r}; known: {', '.join(SEGMENT_NAMES)}")
+        if not self.models:
+            _bad(f"{key}.models", "must list at least one model")
+        if len(set(self.models)) != len(self.models):
+            _bad(f"{key}.models", f"lists a model twice: {self.models}")
+        for m in self.models:
+            if m not in MODELS:
+                _bad(f"{key}.models", f"unknown model {m!r}; known: {', '.join(MODELS)}")
+        for m in self.metrics:
+            if m not in METRIC_NAMES:
+                _bad(f"{key}.metrics", f"unknown metric {m!r}; known: {', '.join(METRIC_NAMES)}")
+
 
 @dataclass
 class ReportConfig:
@@ -166,11 +328,17 @@ class ReportConfig:
     dir: str | None = None  # null: <storage.root>/reports/<run_id> for a local root, else ./reports/<run_id>
     projection_items: int = 2000  # items in the 2-D embedding projection (a seeded sample)
 
+    def check(self, key: str = "report") -> None:
+        _at_least(key, self, ("projection_items",), lo=2)
+
 
 @dataclass
 class TrackingConfig:
     mlflow: str | None = None  # an MLflow tracking URI (file:./mlruns, http://host:5000, databricks); null: off
     experiment: str = "socialrec"
+
+    def check(self, key: str = "tracking") -> None:
+        """Any tracking URI and experiment name are accepted; MLflow reports what it cannot reach."""
 
 
 @dataclass
@@ -181,6 +349,11 @@ class TokenizeConfig:
     strip_urls: bool = True
     stopwords: str = "english"  # a StopWordsRemover language, or none
     min_token_length: int = 2
+
+    def check(self, key: str = "tokenize") -> None:
+        _one_of(f"{key}.engine", self.engine, TOKENIZE_ENGINES)
+        if self.min_token_length < 1:
+            _bad(f"{key}.min_token_length", "must be at least 1")
 
 
 @dataclass
@@ -197,6 +370,13 @@ class Word2VecConfig:
     sif_a: float = 0.001
     max_driver_tokens: int = 20_000_000  # gensim engine: the most tokens collected to the driver
 
+    def check(self, key: str = "word2vec") -> None:
+        _one_of(f"{key}.engine", self.engine, W2V_ENGINES)
+        _at_least(key, self, ("vector_size", "window", "min_count", "max_iter", "partitions", "max_sentence_length"))
+        if not 0 < self.step_size < 1:
+            _bad(f"{key}.step_size", f"must be between 0 and 1, got {self.step_size}")
+        _positive(key, self, ("sif_a",))
+
 
 @dataclass
 class EmbedConfig:
@@ -211,6 +391,17 @@ class EmbedConfig:
     max_length: int | None = None  # tokens; null: the model's max_seq_length
     threads: int | None = None  # torch CPU threads per task; null: spark.task.cpus
     partitions: int | None = None  # tasks the texts are spread over; null: Spark's default parallelism
+
+    def check(self, key: str = "embed") -> None:
+        if not self.model or not all(ch.isalnum() or ch in "-_./" for ch in self.model):
+            _bad(f"{key}.model", f"must be letters, digits, '-', '_', '.' or '/', got {self.model!r}")
+        for f in self.fields:
+            if f not in EMBED_FIELDS:
+                _bad(f"{key}.fields", f"unknown item field {f!r}; known: {', '.join(EMBED_FIELDS)}")
+        if not self.fields:
+            _bad(f"{key}.fields", f"must name at least one of {', '.join(EMBED_FIELDS)}")
+        _device_and_dtype(key, self.device, self.dtype)
+        _at_least(key, self, ("batch_size", "arrow_batch", "max_length", "threads", "partitions"))
 
 
 @dataclass
@@ -234,6 +425,23 @@ class ALSConfig:
     # do not depend on the machine; 1.9x faster fits on 2 cores, see docs/configuration.md).
     blocks: int | None = 10
 
+    def check(self, key: str = "als") -> None:
+        _at_least(key, self, ("rank", "max_iter"))
+        _positive(key, self, ("reg", "alpha", "log_epsilon"))
+        _one_of(f"{key}.confidence", self.confidence, CONFIDENCES)
+        for name, values in self.grid.items():
+            if name not in ALS_GRID_KEYS:
+                _bad(f"{key}.grid.{name}", f"unknown; the grid takes {', '.join(ALS_GRID_KEYS)}")
+            if not values or any(v <= 0 for v in values):
+                _bad(f"{key}.grid.{name}", f"must be one or more positive values, got {values}")
+        _share(f"{key}.val_ratio", self.val_ratio)
+        for b in self.bridge:
+            if b not in BRIDGE_KINDS:
+                _bad(f"{key}.bridge", f"{b!r} is not one of {', '.join(BRIDGE_KINDS)} (an empty list: no bridge)")
+        _positive(key, self, ("bridge_reg",))
+        if self.blocks is not None and self.blocks < 1:
+            _bad(f"{key}.blocks", f"must be at least 1 (or null: from the number of training pairs), got {self.blocks}")
+
 
 @dataclass
 class HybridConfig:
@@ -248,6 +456,17 @@ class HybridConfig:
     # The trending signal: each item's engagement velocity over this many hours up to the
     # newest train pair, as a candidate source and a feature; null: off.
     trend_hours: float | None = None
+
+    def check(self, key: str = "hybrid") -> None:
+        _at_least(key, self, ("candidates",))
+        _share(f"{key}.val_ratio", self.val_ratio)
+        _one_of(f"{key}.objective", self.objective, HYBRID_OBJECTIVES)
+        for f in self.blend:
+            if f not in HYBRID_FEATURES:
+                _bad(f"{key}.blend", f"unknown feature {f!r}; known: {', '.join(HYBRID_FEATURES)}")
+        _at_least(key, self, ("reg", "min_gain"), lo=0)
+        if self.trend_hours is not None and self.trend_hours <= 0:
+            _bad(f"{key}.trend_hours", f"must be positive (or null: off), got {self.trend_hours}")
 
 
 @dataclass
@@ -270,6 +489,18 @@ class GraphConfig:
     social_candidates: int = 500  # friends' items kept per user (social proof features; the source takes the top N)
     recent_days: float | None = None  # social candidates: only friends' pairs this recent; null: all
 
+    def check(self, key: str = "graph") -> None:
+        _at_least(key, self, ("walk_length", "walks_per_node", "vector_size", "window", "max_iter", "partitions",
+                              "max_edges", "hops", "social_candidates"))
+        if self.walk_length < 2:
+            _bad(f"{key}.walk_length",
+                 f"must be at least 2 (a walk of one node has no context), got {self.walk_length}")
+        _positive(key, self, ("p", "q"))
+        _at_least(key, self, ("attention",), lo=0)
+        _one_of(f"{key}.engine", self.engine, W2V_ENGINES)
+        if self.recent_days is not None and self.recent_days <= 0:
+            _bad(f"{key}.recent_days", f"must be positive (or null for all), got {self.recent_days}")
+
 
 @dataclass
 class ContentConfig:
@@ -277,6 +508,12 @@ class ContentConfig:
     center: bool = True  # subtract the catalogue's mean item vector before cosine
     half_life_days: float | None = None  # time decay of history weights; null: none
     own_posts_weight: float = 0.0  # weight of a user's own posts in their profile; 0: not used
+
+    def check(self, key: str = "content") -> None:
+        _one_of(f"{key}.variant", self.variant, CONTENT_VARIANTS)
+        if self.half_life_days is not None and self.half_life_days <= 0:
+            _bad(f"{key}.half_life_days", f"must be positive (or null for no decay), got {self.half_life_days}")
+        _at_least(key, self, ("own_posts_weight",), lo=0)
 
 
 @dataclass
@@ -297,6 +534,26 @@ class StreamConfig:
     trend_bucket_minutes: int = 5  # trending: engagement summed per item per bucket
     trend_window_minutes: int = 60  # velocity: engagement weight per hour over this window (whole buckets)
     trend_retention_hours: float = 48.0  # trending buckets older than this are removed
+
+    def check(self, key: str = "stream") -> None:
+        _one_of(f"{key}.trigger", self.trigger, STREAM_TRIGGERS)
+        if not INTERVAL.fullmatch(self.interval):
+            _bad(f"{key}.interval", f"{self.interval!r} is not an interval such as '5 seconds' or '1 minute'")
+        if self.run_for is not None and self.run_for <= 0:
+            _bad(f"{key}.run_for", f"must be positive (or null: until stopped), got {self.run_for}")
+        if self.starting_version != "latest" and not str(self.starting_version).isdigit():
+            _bad(f"{key}.starting_version",
+                 f"must be latest or a commit version (0, 1, ...), got {self.starting_version!r}")
+        _at_least(key, self, ("max_files_per_trigger", "per_user", "trend_bucket_minutes", "trend_window_minutes"))
+        if self.trend_window_minutes % self.trend_bucket_minutes:
+            _bad(f"{key}.trend_window_minutes", f"must be a multiple of stream.trend_bucket_minutes "
+                                                f"({self.trend_bucket_minutes}), got {self.trend_window_minutes}")
+        _positive(key, self, ("expiry_hours", "trend_retention_hours"))
+        if not -1.0 <= self.min_score <= 2.0:
+            _bad(f"{key}.min_score", f"must be between -1 and 2 (a cosine plus the follow bonus), got {self.min_score}")
+        _at_least(key, self, ("follow_bonus",), lo=0)
+        if not self.sources or any(x not in STREAM_SOURCES for x in self.sources):
+            _bad(f"{key}.sources", f"must list history and/or social, got {self.sources}")
 
 
 @dataclass
@@ -320,15 +577,34 @@ class ExplainConfig:
     threads: int | None = None  # torch CPU threads per task; null: spark.task.cpus
     partitions: int | None = None  # tasks the prompts are spread over; null: Spark's default parallelism
 
+    def check(self, key: str = "explain") -> None:
+        _device_and_dtype(key, self.device, self.dtype)
+        _at_least(key, self, ("top", "max_sentences", "max_new_tokens", "batch_size", "text_chars", "threads",
+                              "partitions"))
+        for name, hi in (("similar", 10), ("people", 10)):
+            if not 0 <= getattr(self, name) <= hi:
+                _bad(f"{key}.{name}", f"must be between 0 and {hi}, got {getattr(self, name)}")
+        if not -1.0 <= self.min_similarity <= 1.0:
+            _bad(f"{key}.min_similarity", f"must be a cosine between -1 and 1, got {self.min_similarity}")
+        if self.max_chars < 40:
+            _bad(f"{key}.max_chars", f"must be at least 40 (one sentence), got {self.max_chars}")
+
 
 @dataclass
 class RecommendConfig:
     k: int = 10
 
+    def check(self, key: str = "recommend") -> None:
+        _at_least(key, self, ("k",))
+
 
 @dataclass
 class RunConfig:
     id: str | None = None
+
+    def check(self, key: str = "run") -> None:
+        if self.id is not None and not RUN_ID.fullmatch(self.id):
+            _bad(f"{key}.id", f"{RUN_ID_RULE}, got {self.id!r}")
 
 
 @dataclass
@@ -387,21 +663,6 @@ def redact(value: Any, key: str = "") -> Any:
     return value
 
 
-# The same tuple as socialrec.data.split.PROTOCOLS (a test checks), kept here so config needs no pyspark.
-PROTOCOLS = ("random", "stratified", "chrono", "leave_last", "time_cut", "cold_items", "cold_users")
-METRIC_NAMES = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "auc", "coverage", "novelty", "diversity")
-SEGMENT_NAMES = ("all", "cold_items", "light_users", "with_friends", "light_with_friends")
-# hybrid-no-<signal>: the hybrid without one signal (its candidates and features), the ablation rows.
-HYBRID_SIGNALS = ("als", "transformer", "w2v", "popular")
-# hybrid-social: the hybrid plus the social signals (friends' items, node embeddings,
-# neighbour-aggregated profiles); social: friends' items alone.
-MODELS = ("popularity", "als", "w2v_content", "transformer_content", "hybrid",
-          *(f"hybrid-no-{s}" for s in HYBRID_SIGNALS), "hybrid-social", "social")
-DATASETS = ("synthetic", "movielens-100k", "movielens-latest", "lastfm-hetrec", "stackexchange", "files")
-FILE_TABLES = ("users", "items", "interactions", "edges")
-FILE_FORMATS = ("csv", "json", "parquet")
-JAR_MODES = ("local", "packages", "none")
-STREAM_TRIGGERS = ("available_now", "continuous")
 INTERVAL = re.compile(r"[0-9]+(\.[0-9]+)? *(milliseconds?|seconds?|minutes?|hours?)")
 
 
@@ -563,247 +824,10 @@ CATALOG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
 
 
 def validate(cfg: Config) -> None:
-    """Check value ranges and choices; raise ConfigError naming the first bad key."""
-
-    def bad(key: str, why: str) -> None:
-        raise ConfigError(f"{key}: {why}")
-
-    if cfg.storage.catalog is not None and not CATALOG_NAME.fullmatch(cfg.storage.catalog):
-        bad("storage.catalog", f"{cfg.storage.catalog!r} is not catalog.schema or schema of plain identifiers "
-                               "(letters, digits, underscores; not starting with a digit)")
-    if not cfg.storage.root:
-        bad("storage.root", "must be a folder or URI")
-    ev = cfg.evaluation
-    if ev.protocol not in PROTOCOLS:
-        bad("evaluation.protocol", f"{ev.protocol!r} is not one of {', '.join(PROTOCOLS)}")
-    if not 0.0 < ev.ratio < 1.0:
-        bad("evaluation.ratio", f"must be between 0 and 1 (exclusive), got {ev.ratio}")
-    if not 0.0 < ev.cold_share < 1.0:
-        bad("evaluation.cold_share", f"must be between 0 and 1 (exclusive), got {ev.cold_share}")
-    if ev.auc_depth < 1:
-        bad("evaluation.auc_depth", f"must be at least 1, got {ev.auc_depth}")
-    if "auc" in ev.metrics and ev.protocol != "cold_items":
-        bad("evaluation.metrics", "auc needs the whole candidate list ranked, which only the cold_items protocol does")
-    if not ev.k or any(k < 1 for k in ev.k):
-        bad("evaluation.k", f"must be one or more positive integers, got {ev.k}")
-    if ev.cold_history < 0:
-        bad("evaluation.cold_history", f"must be 0 or more, got {ev.cold_history}")
-    if ev.time_cut is not None:
-        try:
-            datetime.fromisoformat(ev.time_cut)
-        except ValueError:
-            bad("evaluation.time_cut", f"must be an ISO timestamp such as 2026-06-01T00:00:00, got {ev.time_cut!r}")
-    if not 0.0 < ev.light_users < 1.0:
-        bad("evaluation.light_users", f"must be between 0 and 1 (exclusive), got {ev.light_users}")
-    if ev.repeats < 1:
-        bad("evaluation.repeats", f"must be at least 1, got {ev.repeats}")
-    if not ev.segments:
-        bad("evaluation.segments", "must name at least one segment, e.g. [all]")
-    for sname in ev.segments:
-        if sname not in SEGMENT_NAMES:
-            bad("evaluation.segments", f"unknown segment {sname!r}; known: {', '.join(SEGMENT_NAMES)}")
-    if not ev.models:
-        bad("evaluation.models", "must list at least one model")
-    if len(set(ev.models)) != len(ev.models):
-        bad("evaluation.models", f"lists a model twice: {ev.models}")
-    if cfg.report.projection_items < 2:
-        bad("report.projection_items", f"must be at least 2, got {cfg.report.projection_items}")
-    for m in ev.models:
-        if m not in MODELS:
-            bad("evaluation.models", f"unknown model {m!r}; known: {', '.join(MODELS)}")
-    for m in ev.metrics:
-        if m not in METRIC_NAMES:
-            bad("evaluation.metrics", f"unknown metric {m!r}; known: {', '.join(METRIC_NAMES)}")
-    if cfg.recommend.k < 1:
-        bad("recommend.k", f"must be at least 1, got {cfg.recommend.k}")
-    if cfg.tokenize.engine not in ("spark-ml", "spark-nlp"):
-        bad("tokenize.engine", f"{cfg.tokenize.engine!r} is not one of spark-ml, spark-nlp")
-    if cfg.tokenize.min_token_length < 1:
-        bad("tokenize.min_token_length", "must be at least 1")
-    w = cfg.word2vec
-    if w.engine not in ("spark", "gensim"):
-        bad("word2vec.engine", f"{w.engine!r} is not one of spark, gensim")
-    for name in ("vector_size", "window", "min_count", "max_iter", "partitions", "max_sentence_length"):
-        if getattr(w, name) < 1:
-            bad(f"word2vec.{name}", f"must be at least 1, got {getattr(w, name)}")
-    if not 0 < w.step_size < 1:
-        bad("word2vec.step_size", f"must be between 0 and 1, got {w.step_size}")
-    if w.sif_a <= 0:
-        bad("word2vec.sif_a", f"must be positive, got {w.sif_a}")
-    if cfg.content.variant not in ("mean", "sif"):
-        bad("content.variant", f"{cfg.content.variant!r} is not one of mean, sif")
-    if cfg.content.half_life_days is not None and cfg.content.half_life_days <= 0:
-        bad("content.half_life_days", f"must be positive (or null for no decay), got {cfg.content.half_life_days}")
-    if cfg.content.own_posts_weight < 0:
-        bad("content.own_posts_weight", f"must be 0 or more, got {cfg.content.own_posts_weight}")
-    a = cfg.als
-    for name in ("rank", "max_iter"):
-        if getattr(a, name) < 1:
-            bad(f"als.{name}", f"must be at least 1, got {getattr(a, name)}")
-    for name in ("reg", "alpha", "log_epsilon"):
-        if getattr(a, name) <= 0:
-            bad(f"als.{name}", f"must be positive, got {getattr(a, name)}")
-    if a.confidence not in ("linear", "log", "binary"):
-        bad("als.confidence", f"{a.confidence!r} is not one of linear, log, binary")
-    for key, values in a.grid.items():
-        if key not in ("rank", "reg", "alpha", "max_iter"):
-            bad(f"als.grid.{key}", "unknown; the grid takes rank, reg, alpha, max_iter")
-        if not values or any(v <= 0 for v in values):
-            bad(f"als.grid.{key}", f"must be one or more positive values, got {values}")
-    if not 0.0 < a.val_ratio < 1.0:
-        bad("als.val_ratio", f"must be between 0 and 1 (exclusive), got {a.val_ratio}")
-    for b in a.bridge:
-        if b not in ("transformer", "w2v"):
-            bad("als.bridge", f"{b!r} is not one of transformer, w2v (an empty list: no bridge)")
-    if a.bridge_reg <= 0:
-        bad("als.bridge_reg", f"must be positive, got {a.bridge_reg}")
-    if a.blocks is not None and a.blocks < 1:
-        bad("als.blocks", f"must be at least 1 (or null: from the number of training pairs), got {a.blocks}")
-    h = cfg.hybrid
-    if h.candidates < 1:
-        bad("hybrid.candidates", f"must be at least 1, got {h.candidates}")
-    if not 0.0 < h.val_ratio < 1.0:
-        bad("hybrid.val_ratio", f"must be between 0 and 1 (exclusive), got {h.val_ratio}")
-    if h.objective not in ("listwise", "pairwise", "pointwise"):
-        bad("hybrid.objective", f"{h.objective!r} is not one of listwise, pairwise, pointwise")
-    from socialrec.models.hybrid import FEATURES
-
-    for f in h.blend:
-        if f not in FEATURES:
-            bad("hybrid.blend", f"unknown feature {f!r}; known: {', '.join(FEATURES)}")
-    if h.reg < 0:
-        bad("hybrid.reg", f"must be 0 or more, got {h.reg}")
-    if h.min_gain < 0:
-        bad("hybrid.min_gain", f"must be 0 or more, got {h.min_gain}")
-    if h.trend_hours is not None and h.trend_hours <= 0:
-        bad("hybrid.trend_hours", f"must be positive (or null: off), got {h.trend_hours}")
-    e = cfg.embed
-    if not e.model or not all(ch.isalnum() or ch in "-_./" for ch in e.model):
-        bad("embed.model", f"must be letters, digits, '-', '_', '.' or '/', got {e.model!r}")
-    for f in e.fields:
-        if f not in ("title", "text", "tags"):
-            bad("embed.fields", f"unknown item field {f!r}; known: title, text, tags")
-    if not e.fields:
-        bad("embed.fields", "must name at least one of title, text, tags")
-    def device_and_dtype(section: str, device: str, dtype: str) -> None:
-        dev = device.split(":", 1)
-        if dev[0] not in ("auto", "cpu", "cuda") or (len(dev) == 2 and (dev[0] != "cuda" or not dev[1].isdigit())):
-            bad(f"{section}.device", f"{device!r} is not one of auto, cpu, cuda, cuda:<n>")
-        if dtype not in ("auto", "float32", "float16", "bfloat16"):
-            bad(f"{section}.dtype", f"{dtype!r} is not one of auto, float32, float16, bfloat16")
-
-    device_and_dtype("embed", e.device, e.dtype)
-    for name in ("batch_size", "arrow_batch", "max_length", "threads", "partitions"):
-        v = getattr(e, name)
-        if v is not None and v < 1:
-            bad(f"embed.{name}", f"must be at least 1, got {v}")
-    g = cfg.graph
-    for name in ("walk_length", "walks_per_node", "vector_size", "window", "max_iter", "partitions", "max_edges",
-                 "hops", "social_candidates"):
-        if getattr(g, name) < 1:
-            bad(f"graph.{name}", f"must be at least 1, got {getattr(g, name)}")
-    if g.walk_length < 2:
-        bad("graph.walk_length", f"must be at least 2 (a walk of one node has no context), got {g.walk_length}")
-    for name in ("p", "q"):
-        if getattr(g, name) <= 0:
-            bad(f"graph.{name}", f"must be positive, got {getattr(g, name)}")
-    if g.attention < 0:
-        bad("graph.attention", f"must be 0 or more, got {g.attention}")
-    if g.engine not in ("spark", "gensim"):
-        bad("graph.engine", f"{g.engine!r} is not one of spark, gensim")
-    if g.recent_days is not None and g.recent_days <= 0:
-        bad("graph.recent_days", f"must be positive (or null for all), got {g.recent_days}")
-    if cfg.spark.shuffle_partitions < 1:
-        bad("spark.shuffle_partitions", "must be at least 1")
-    if cfg.jars.mode not in JAR_MODES:
-        bad("jars.mode", f"{cfg.jars.mode!r} is not one of {', '.join(JAR_MODES)}")
-    if cfg.jars.use_spark_nlp not in ("auto", "true", "false"):
-        bad("jars.use_spark_nlp", f"must be auto, true or false, got {cfg.jars.use_spark_nlp!r}")
-    ds = cfg.dataset
-    if not ds.name or not all(ch.isalnum() or ch in "-_." for ch in ds.name):
-        bad("dataset.name", f"must be letters, digits, '-', '_' or '.', got {ds.name!r}")
-    adapter = ds.adapter or ds.name
-    if adapter not in DATASETS:
-        key = "dataset.adapter" if ds.adapter else "dataset.name"
-        bad(key, f"unknown dataset {adapter!r}; known: {', '.join(DATASETS)} (or set dataset.adapter)")
-    if ds.rating_weight not in ("explicit", "binary"):
-        bad("dataset.rating_weight", f"must be explicit or binary, got {ds.rating_weight!r}")
-    for table, fs in ds.files.items():
-        if table not in FILE_TABLES:
-            bad(f"dataset.files.{table}", f"unknown table; known: {', '.join(FILE_TABLES)}")
-        if fs.format not in FILE_FORMATS:
-            bad(f"dataset.files.{table}.format", f"{fs.format!r} is not one of {', '.join(FILE_FORMATS)}")
-        if not fs.path:
-            bad(f"dataset.files.{table}.path", "is required")
-        for canon, col in fs.columns.items():
-            if not col or "`" in col or any(ord(ch) < 32 for ch in col):
-                bad(f"dataset.files.{table}.columns.{canon}", f"{col!r} is not a usable column name "
-                                                              "(empty, a backtick or a control character)")
-    if adapter == "files":
-        for table in ("users", "items", "interactions"):
-            if table not in ds.files:
-                bad(f"dataset.files.{table}", "is required by the files adapter")
-    if not ds.max_weight > 0:
-        bad("dataset.max_weight", f"must be positive, got {ds.max_weight}")
-    if not cfg.dataset.event_weights:
-        bad("dataset.event_weights", "must name at least one event kind")
-    for ev_name, w in cfg.dataset.event_weights.items():
-        if w <= 0:
-            bad(f"dataset.event_weights.{ev_name}", f"must be positive, got {w}")
-    syn = cfg.dataset.synthetic
-    for name in ("users", "posts", "topics", "days", "partitions"):
-        if getattr(syn, name) < 1:
-            bad(f"dataset.synthetic.{name}", f"must be at least 1, got {getattr(syn, name)}")
-    if syn.users < 2:
-        bad("dataset.synthetic.users", "must be at least 2 (users follow each other)")
-    if syn.topics > len(TOPICS):
-        bad("dataset.synthetic.topics", f"at most {len(TOPICS)} topic vocabularies ship, got {syn.topics}")
-    for name in ("homophily", "social_share", "corrupt_rate"):
-        v = getattr(syn, name)
-        if not 0.0 <= v <= 1.0:
-            bad(f"dataset.synthetic.{name}", f"must be between 0 and 1, got {v}")
-    for name in ("follows_mean", "interactions_per_user_mean", "popularity_skew"):
-        if getattr(syn, name) <= 0:
-            bad(f"dataset.synthetic.{name}", f"must be positive, got {getattr(syn, name)}")
-    st = cfg.stream
-    if st.trigger not in STREAM_TRIGGERS:
-        bad("stream.trigger", f"{st.trigger!r} is not one of {', '.join(STREAM_TRIGGERS)}")
-    if not INTERVAL.fullmatch(st.interval):
-        bad("stream.interval", f"{st.interval!r} is not an interval such as '5 seconds' or '1 minute'")
-    if st.run_for is not None and st.run_for <= 0:
-        bad("stream.run_for", f"must be positive (or null: until stopped), got {st.run_for}")
-    if st.starting_version != "latest" and not str(st.starting_version).isdigit():
-        bad("stream.starting_version", f"must be latest or a commit version (0, 1, ...), got {st.starting_version!r}")
-    for name in ("max_files_per_trigger", "per_user", "trend_bucket_minutes", "trend_window_minutes"):
-        if getattr(st, name) < 1:
-            bad(f"stream.{name}", f"must be at least 1, got {getattr(st, name)}")
-    if st.trend_window_minutes % st.trend_bucket_minutes:
-        bad("stream.trend_window_minutes", f"must be a multiple of stream.trend_bucket_minutes "
-                                           f"({st.trend_bucket_minutes}), got {st.trend_window_minutes}")
-    for name in ("expiry_hours", "trend_retention_hours"):
-        if getattr(st, name) <= 0:
-            bad(f"stream.{name}", f"must be positive, got {getattr(st, name)}")
-    if not -1.0 <= st.min_score <= 2.0:
-        bad("stream.min_score", f"must be between -1 and 2 (a cosine plus the follow bonus), got {st.min_score}")
-    if st.follow_bonus < 0:
-        bad("stream.follow_bonus", f"must be 0 or more, got {st.follow_bonus}")
-    if not st.sources or any(x not in ("history", "social") for x in st.sources):
-        bad("stream.sources", f"must list history and/or social, got {st.sources}")
-    x = cfg.explain
-    device_and_dtype("explain", x.device, x.dtype)
-    for name in ("top", "max_sentences", "max_new_tokens", "batch_size", "text_chars", "threads", "partitions"):
-        v = getattr(x, name)
-        if v is not None and v < 1:
-            bad(f"explain.{name}", f"must be at least 1, got {v}")
-    for name, hi in (("similar", 10), ("people", 10)):
-        if not 0 <= getattr(x, name) <= hi:
-            bad(f"explain.{name}", f"must be between 0 and {hi}, got {getattr(x, name)}")
-    if not -1.0 <= x.min_similarity <= 1.0:
-        bad("explain.min_similarity", f"must be a cosine between -1 and 1, got {x.min_similarity}")
-    if x.max_chars < 40:
-        bad("explain.max_chars", f"must be at least 40 (one sentence), got {x.max_chars}")
-    for m in x.models:
+    """Check value ranges and choices, section by section (each section's ``check``),
+    then what spans sections; raise ConfigError naming the first bad key."""
+    for f in dataclasses.fields(cfg):
+        getattr(cfg, f.name).check(f.name)
+    for m in cfg.explain.models:
         if m not in cfg.evaluation.models:
-            bad("explain.models", f"{m!r} is not one of evaluation.models ({', '.join(cfg.evaluation.models)})")
-    if cfg.run.id is not None and not RUN_ID.fullmatch(cfg.run.id):
-        bad("run.id", f"{RUN_ID_RULE}, got {cfg.run.id!r}")
+            _bad("explain.models", f"{m!r} is not one of evaluation.models ({', '.join(cfg.evaluation.models)})")

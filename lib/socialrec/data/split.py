@@ -37,6 +37,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from socialrec.core import columns as C
+from socialrec.core.choices import PROTOCOLS
 
 _MOD = 2_147_483_647
 
@@ -229,7 +230,6 @@ def known_by(df: DataFrame, col: str, newest: int | None) -> DataFrame:
     return df.where(F.col(col).isNull() | (F.unix_micros(col) <= F.lit(newest)))
 
 
-PROTOCOLS = ("random", "stratified", "chrono", "leave_last", "time_cut", "cold_items", "cold_users")
 
 
 def split(df: DataFrame, protocol: str, ratio: float = 0.75, seed: int = 42, *, cold_share: float = 0.2,

@@ -319,3 +319,51 @@ def write_report(spark, storage, cfg, *, run_id: str, rows: list[dict], params: 
     index.write_text(page, encoding="utf-8")
     log.info("report: %s", index)
     return index
+
+
+def format_summary(rows: list[dict], segment: str = "all") -> str:
+    """A plain-text table for one segment: one line per model and k, one column per
+    metric (auc, which has no k, repeated on each of the model's lines); with repeats
+    over seeds, mean ± standard deviation. Then, for the other segments, nDCG per model."""
+    rows = shown_rows(rows)
+    seg_rows = [r for r in rows if r.get("segment", "all") == segment]
+    if not seg_rows:
+        return "(no metrics)"
+    order = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "auc", "coverage", "novelty", "diversity")
+    metric_names = [m for m in order if any(r["metric"] == m for r in seg_rows)]
+    keys = sorted({(r["model"], r["k"]) for r in seg_rows if r["metric"] != "auc"})
+    val = {(r["model"], r["k"], r["metric"]): r for r in seg_rows if r["metric"] != "auc"}
+    val.update({(r["model"], k, "auc"): r for r in seg_rows if r["metric"] == "auc"
+                for model, k in keys if model == r["model"]})
+    users = {(r["model"], r["k"]): r.get("n_users") for r in seg_rows if r["metric"] in order[:6]}
+    spread = any(r.get("std") is not None for r in seg_rows)
+    cw = 17 if spread else 11
+
+    def cell(r):
+        if r is None:
+            return f"{'-':>{cw}}"
+        text = f"{r['value']:.4f}" + (f"±{r['std']:.4f}" if spread and r.get("std") is not None else "")
+        return f"{text:>{cw}}"
+
+    width = max(14, 2 + max(len(r["model"]) for r in seg_rows))
+    header = f"{'model':<{width}}{'k':>4}" + "".join(f"{m:>{cw}}" for m in metric_names) + f"{'users':>8}"
+    n_seeds = max((r.get("n_seeds") or 1) for r in seg_rows)
+    lines = [f"segment {segment}" + (f", mean ± std over {n_seeds} seeds" if spread else ""), header,
+             "-" * len(header)]
+    for model, k in keys:
+        cells = "".join(cell(val.get((model, k, m))) for m in metric_names)
+        lines.append(f"{model:<{width}}{k:>4}{cells}{users.get((model, k)) or 0:>8}")
+    others = sorted({r.get("segment") for r in rows if r.get("segment") not in (None, segment)})
+    ks = sorted({r["k"] for r in rows if r["metric"] == "ndcg"})
+    if others and ks:
+        k = 10 if 10 in ks else ks[-1]
+        nd = {(r["model"], r["segment"]): r for r in rows if r["metric"] == "ndcg" and r["k"] == k}
+        models = sorted({m for m, _ in nd})
+        lines += ["", f"nDCG@{k} by segment (users)", f"{'model':<{width}}" + "".join(f"{s:>22}" for s in [segment, *others])]
+        for model in models:
+            cells = ""
+            for sname in [segment, *others]:
+                r = nd.get((model, sname))
+                cells += f"{'-':>22}" if r is None else f"{r['value']:>14.4f} ({r.get('n_users') or 0:>5})"
+            lines.append(f"{model:<{width}}{cells}")
+    return "\n".join(lines)

@@ -58,7 +58,7 @@ from socialrec.models.retrieval import catalogue, centre
 log = logging.getLogger(__name__)
 
 # Component keys of every model's ``components`` map -> the signal they stand for.
-SIGNAL_OF = {"als": "als", "transformer": "transformer", "transformer_cosine": "transformer", "w2v": "w2v",
+COMPONENT_SIGNAL = {"als": "als", "transformer": "transformer", "transformer_cosine": "transformer", "w2v": "w2v",
              "w2v_cosine": "w2v", "popular": "popular", "popularity": "popular", "social": "social",
              "graph": "graph", "profile": "profile", "trending": "trending"}
 # What each signal means, for the prompt.
@@ -255,7 +255,7 @@ def strongest_signal(components: Column) -> Column:
     down is not a reason)."""
     entries = F.filter(F.map_entries(components), lambda e: (e["key"] != "ranker") & (e["value"] > 0))
     best = F.array_max(F.transform(entries, lambda e: F.struct(e["value"].alias("v"), e["key"].alias("k"))))
-    names = F.create_map(*[F.lit(x) for kv in SIGNAL_OF.items() for x in kv])
+    names = F.create_map(*[F.lit(x) for kv in COMPONENT_SIGNAL.items() for x in kv])
     return F.coalesce(F.element_at(names, best["k"]), best["k"])
 
 

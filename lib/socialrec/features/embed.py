@@ -10,7 +10,7 @@ worker has it, else the CPU with ``spark.task.cpus`` torch threads.
 
 ``embedding_text`` builds the text that is embedded from the configured item fields, and
 ``content_hash`` fingerprints it together with the truncation length: the embed stage
-(``socialrec.pipeline.embed_stage``) re-embeds only items whose hash or model changed.
+(``socialrec.stages.embed.embed_stage``) re-embeds only items whose hash or model changed.
 """
 
 from __future__ import annotations
@@ -26,9 +26,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, FloatType
 
 from socialrec.core import columns as C
+from socialrec.core.choices import EMBED_FIELDS as FIELDS
 from socialrec.data.readers import strip_html
-
-FIELDS = (C.TITLE, C.TEXT, C.TAGS)
 
 
 @dataclass(frozen=True)
@@ -101,3 +100,43 @@ def embedding_column(text: Column, settings: EmbedSettings, *, embedded=None, bl
             yield pd.Series([None if miss else v for v, miss in zip(vecs, missing)], dtype=object)
 
     return embed(text)
+
+
+@dataclass(frozen=True)
+class EmbedPlan:
+    """The configured model as the executors will run it: ``dim`` and ``max_length``
+    (the configured length, at most the model's own) and the executors' ``settings``."""
+
+    model: str
+    dim: int
+    max_length: int
+    settings: EmbedSettings
+    partitions: int | None
+
+
+def plan(emb) -> EmbedPlan:
+    """Check the configured model folder (an ``EmbedConfig``) on the driver, before any
+    Spark work, and say how it will run. ``model_path`` None travels as None: executors
+    resolve the packaged model in their own environment, whose site-packages path need
+    not be the driver's."""
+    from socialrec.features.encoder import default_model_path, inspect_model
+
+    info = inspect_model(emb.model_path or default_model_path())  # a bad model folder fails here
+    max_length = min(emb.max_length or info.max_seq_length, info.max_seq_length)
+    settings = EmbedSettings(model_path=emb.model_path, device=emb.device, dtype=emb.dtype,
+                             batch_size=emb.batch_size, max_length=max_length, threads=emb.threads)
+    return EmbedPlan(model=emb.model, dim=info.dim, max_length=max_length, settings=settings,
+                     partitions=emb.partitions)
+
+
+def embed_texts(todo, p: EmbedPlan, *, dataset: str, embedded=None, blank=None):
+    """``item_embeddings`` rows for ``todo`` (``item_id``, ``_text``, ``content_hash``):
+    the texts spread over ``p.partitions`` tasks (else Spark's default parallelism; hashed
+    by item, so a rerun gives each task the same rows) and embedded by
+    ``embedding_column``. The one way texts are embedded, by the embed stage and the
+    stream alike; lazy (the caller decides when it runs and whether to persist it)."""
+    parts = p.partitions or todo.sparkSession.sparkContext.defaultParallelism
+    return (todo.repartition(parts, C.ITEM)
+            .select(F.lit(dataset).alias(C.DATASET), C.ITEM, F.lit(p.model).alias(C.MODEL), F.lit(p.dim).alias("dim"),
+                    embedding_column(F.col("_text"), p.settings, embedded=embedded, blank=blank).alias("vector"),
+                    C.CONTENT_HASH, F.current_timestamp().alias("computed_at")))

@@ -41,6 +41,8 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from socialrec.core.choices import DTYPES
+
 log = logging.getLogger(__name__)
 
 POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len", "lasttoken")  # sentence-transformers' concat order
@@ -52,8 +54,6 @@ _ST_POOLING_KEYS = {
     "pooling_mode_lasttoken": "lasttoken",
 }
 _SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
-DEVICES = ("auto", "cpu", "cuda")
-DTYPES = ("auto", "float32", "float16", "bfloat16")
 
 
 class ModelError(ValueError):

@@ -24,6 +24,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from socialrec.core import columns as C
+from socialrec.core.choices import TOKENIZE_ENGINES as ENGINES
 from socialrec.data.readers import strip_html
 
 URL_PATTERN = r"(?i)\b(?:https?://|www\.)\S+"
@@ -33,7 +34,6 @@ URL_PATTERN = r"(?i)\b(?:https?://|www\.)\S+"
 # splitting it per character would cut vowel marks from their consonants.
 NO_SPACE_SCRIPTS = r"([\p{IsHan}\p{IsHiragana}\p{IsKatakana}])"
 TOKEN_SPLIT = r"[^\p{L}\p{N}\p{M}']+"
-ENGINES = ("spark-ml", "spark-nlp")
 
 
 def item_text(items: DataFrame) -> Column:

@@ -31,11 +31,11 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from socialrec.core import columns as C
+from socialrec.core.choices import W2V_ENGINES as ENGINES
 
 log = logging.getLogger(__name__)
 
 SPARK_LIMIT = (2**31 - 1) // 8
-ENGINES = ("spark", "gensim")
 
 
 def vocabulary(tokens: DataFrame, min_count: int) -> DataFrame:

@@ -39,11 +39,11 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from socialrec.core import columns as C
+from socialrec.core.choices import CONFIDENCES
 from socialrec.models.retrieval import aligned, candidate_rows, catalogue, centre, topk_block, users_per_block
 
 log = logging.getLogger(__name__)
 
-CONFIDENCES = ("linear", "log", "binary")
 # Spark ALS splits users and items into blocks (its default 10 each). Each block is a task
 # per iteration, and an item block's factors are shipped to every user block that needs
 # them, so more blocks than cores only add work: on MovieLens-100K (2 cores) a fit takes
@@ -68,6 +68,11 @@ class ALSParams:
 
     def label(self) -> str:
         return f"rank={self.rank},reg={self.reg:g},alpha={self.alpha:g},iter={self.max_iter}"
+
+    @classmethod
+    def of(cls, cfg) -> ALSParams:
+        """The configured point of an ``ALSConfig`` (before any tuning)."""
+        return cls(rank=cfg.rank, reg=cfg.reg, alpha=cfg.alpha, max_iter=cfg.max_iter)
 
 
 def confidence_value(weight, mode: str = "linear", log_epsilon: float = 1.0):
@@ -252,7 +257,7 @@ def tune(train: DataFrame, users_map: DataFrame, items_map: DataFrame, points: l
     pairs kept for fitting), for each point; best first (ties: the earlier point).
 
     ``factors``: ``(fit_part, params) -> (user vectors, item vectors)`` that owns what it
-    returns (e.g. ``pipeline.ALSFits``, which keeps them for the hybrid's ranker, fitted
+    returns (e.g. ``stages.als.ALSFits``, which keeps them for the hybrid's ranker, fitted
     on the same part); default: ``fit_factors``, unpersisted after each point."""
     from socialrec.data.split import stratified_split
     from socialrec.evaluation.metrics import ranking_metrics

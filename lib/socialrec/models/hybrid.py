@@ -41,6 +41,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from socialrec.core import columns as C
+from socialrec.core.choices import HYBRID_FEATURES
 from socialrec.models.retrieval import (
     aligned,
     candidate_rows,
@@ -54,13 +55,7 @@ from socialrec.models.retrieval import (
 
 log = logging.getLogger(__name__)
 
-FEATURES = ("als", "transformer", "w2v", "als_z", "transformer_z", "w2v_z", "popularity_z", "rr_als", "rr_transformer",
-            "rr_w2v", "rr_popular", "popularity", "recency", "age", "activity",
-            # the social signal (model hybrid-social; zero elsewhere)
-            "social", "social_z", "rr_social", "social_recency", "graph", "graph_z", "rr_graph",
-            "profile", "profile_z", "rr_profile",
-            # the trending signal (hybrid.trend_hours; zero elsewhere)
-            "trending", "trending_z", "rr_trending")
+FEATURES = HYBRID_FEATURES  # the candidate columns, declared with the configuration's choices
 SOCIAL_FEATURES = FEATURES[FEATURES.index("social"):FEATURES.index("trending")]
 CAND_SCHEMA = ("user_id string, item_id string, " + ", ".join(f"{f} double" for f in FEATURES)
                + ", similar_to string, label double")
@@ -410,7 +405,7 @@ def train_ranker(cands: DataFrame, *, objective: str = "pairwise", reg: float = 
 
 BLEND = ("als_z", "transformer_z", "w2v_z", "popularity_z")
 # Which signal each blend feature belongs to (a left-out signal's features are not searched).
-SIGNAL_OF = {"als_z": "als", "transformer_z": "transformer", "w2v_z": "w2v", "popularity_z": "popular",
+BLEND_SIGNAL = {"als_z": "als", "transformer_z": "transformer", "w2v_z": "w2v", "popularity_z": "popular",
              "social_z": "social", "graph_z": "social", "profile_z": "social", "trending_z": "trending"}
 STEPS = (-0.5, -0.25, -0.1, 0.1, 0.25, 0.5, 1.0)
 

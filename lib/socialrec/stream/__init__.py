@@ -72,7 +72,7 @@ from socialrec.core.schemas import (
 )
 from socialrec.core.storage import Storage
 from socialrec.data.ingest import CONTENT_EARLIEST, Rule, _blank, _num, _ts_rules
-from socialrec.features.embed import EmbedSettings, content_hash, embedding_column, embedding_text
+from socialrec.features.embed import content_hash, embed_texts, embedding_text, plan
 from socialrec.features.trending import bucket_start
 from socialrec.models.retrieval import centre, unit_rows, users_per_block
 
@@ -292,21 +292,12 @@ class FreshContent:
 
     def _embed(self, spark: SparkSession, ok: DataFrame) -> int:
         """Embed the accepted items whose content hash is new; MERGE them into item_embeddings."""
-        from socialrec.features.encoder import default_model_path, inspect_model
-
         emb, storage, ds = self.emb, self.storage, self.dataset
-        info = inspect_model(emb.model_path or default_model_path())
-        max_length = min(emb.max_length or info.max_seq_length, info.max_seq_length)
-        docs = ok.select(C.ITEM, F.col("_text"), content_hash(F.col("_text"), max_length).alias(C.CONTENT_HASH))
+        p = plan(emb)
+        docs = ok.select(C.ITEM, F.col("_text"), content_hash(F.col("_text"), p.max_length).alias(C.CONTENT_HASH))
         existing = storage.read(spark, ITEM_EMBEDDINGS, ds).where(F.col(C.MODEL) == emb.model)
         todo = docs.join(existing.select(C.ITEM, C.CONTENT_HASH), [C.ITEM, C.CONTENT_HASH], "left_anti")
-        settings = EmbedSettings(model_path=emb.model_path, device=emb.device, dtype=emb.dtype,
-                                 batch_size=emb.batch_size, max_length=max_length, threads=emb.threads)
-        parts = emb.partitions or spark.sparkContext.defaultParallelism
-        new = (todo.repartition(parts, C.ITEM)
-               .select(F.lit(ds).alias(C.DATASET), C.ITEM, F.lit(emb.model).alias(C.MODEL), F.lit(info.dim).alias("dim"),
-                       embedding_column(F.col("_text"), settings).alias("vector"), C.CONTENT_HASH,
-                       F.current_timestamp().alias("computed_at"))).persist()  # embedded once, read by the MERGE
+        new = embed_texts(todo, p, dataset=ds).persist()  # embedded once, read by the MERGE
         try:
             n = new.count()
             if n:

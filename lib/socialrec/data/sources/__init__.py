@@ -9,7 +9,8 @@ import dataclasses
 
 from pyspark.sql import SparkSession
 
-from socialrec.core.config import DATASETS, ConfigError, DatasetConfig
+from socialrec.core.choices import DATASETS
+from socialrec.core.config import ConfigError, DatasetConfig
 from socialrec.data.contract import RawTables
 from socialrec.data.synthetic import generate
 
