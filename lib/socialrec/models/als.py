@@ -40,7 +40,16 @@ from pyspark.sql import functions as F
 
 from socialrec.core import columns as C
 from socialrec.core.choices import CONFIDENCES
-from socialrec.models.retrieval import aligned, candidate_rows, catalogue, centre, topk_block, users_per_block
+from socialrec.models.retrieval import (
+    aligned,
+    candidate_rows,
+    catalogue,
+    centre,
+    most_similar,
+    row_index,
+    topk_block,
+    users_per_block,
+)
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +177,7 @@ def recommend_from_factors(user_vecs: DataFrame, item_vecs: DataFrame, train: Da
 
     def score(batches):
         ids_, m, cand = b_ids.value, b_mat.value, b_cand.value
-        idx = {item: i for i, item in enumerate(ids_)}
+        idx = row_index(ids_)
         unit = m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)  # for the explanations
         per_block = users_per_block(len(ids_) if cand is None else len(cand), block_cells)
         for pdf in batches:
@@ -180,12 +189,10 @@ def recommend_from_factors(user_vecs: DataFrame, item_vecs: DataFrame, train: Da
                                                 dtype=np.int64)) for sv in block["seen"]]
                 for user, hist, (rows, scores) in zip(block["user_id"], seen_rows,
                                                       topk_block(P, seen_rows, m, k, block_cells, cand)):
-                    because = None
-                    if len(hist) and len(rows):
-                        because = unit[rows] @ unit[hist].T
+                    because = most_similar(unit, rows, hist) if len(hist) and len(rows) else None
                     for rank, (i, sc) in enumerate(zip(rows, scores), start=1):
-                        why = (f"people who engaged with {ids_[hist[int(np.argmax(because[rank - 1]))]]} "
-                               "also engaged with this") if because is not None else "popular with people like you"
+                        why = (f"people who engaged with {ids_[because[rank - 1]]} also engaged with this"
+                               if because is not None else "popular with people like you")
                         out.append((user, ids_[i], rank, float(sc), why))
             yield pd.DataFrame(out, columns=["user_id", "item_id", "rank", "score", "explanation"])
 
@@ -371,7 +378,7 @@ def cold_user_vectors(users: DataFrame, user_vecs: DataFrame, item_vecs: DataFra
     b_ids, b_v = spark.sparkContext.broadcast(ids), spark.sparkContext.broadcast(V)
 
     def vectors(batches):
-        index = {item: i for i, item in enumerate(b_ids.value)}
+        index = row_index(b_ids.value)
         for pdf in batches:
             out_u, out_v = [], []
             for user, own, friends in zip(pdf["user_id"], pdf["own"], pdf["friends"]):

@@ -31,7 +31,18 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from socialrec.core import columns as C
-from socialrec.models.retrieval import candidate_rows, catalogue, centre, topk_block, unit_rows, users_per_block
+from socialrec.models.retrieval import (
+    candidate_rows,
+    catalogue,
+    centre,
+    history_rows,
+    most_similar,
+    row_index,
+    topk_block,
+    unit_profile,
+    unit_rows,
+    users_per_block,
+)
 
 OUT_SCHEMA = "user_id string, item_id string, rank int, score double, explanation string"
 
@@ -76,7 +87,7 @@ def recommend_by_content(train: DataFrame, item_vecs: DataFrame, k: int = 10, *,
 
     def score(batches):
         ids_, m, cand = b_ids.value, b_mat.value, b_cand.value
-        index = {item: i for i, item in enumerate(ids_)}
+        index = row_index(ids_)
         per_block = users_per_block(len(ids_) if cand is None else len(cand), block_cells)
         for pdf in batches:
             out = []
@@ -95,28 +106,23 @@ def _score_block(block: pd.DataFrame, ids: np.ndarray, m: np.ndarray, index: dic
     """Recommendations for one block of users: profiles, then the shared blockwise top-k."""
     users, profiles, seen, engaged = [], [], [], []
     for user, history in zip(block["user_id"], block["history"]):
-        # Sorted by item id and summed in float64: the same profile whatever order the
-        # history arrived in, so reruns give identical scores.
-        h = sorted((x["item"], x["w"], x["own"]) for x in history if x["item"] in index)
-        idx = np.array([index[item] for item, _, _ in h], dtype=np.int64)
-        w = np.array([wt for _, wt, _ in h], dtype=np.float64)
+        idx, w, own = history_rows(history, index, with_own=True)
         if len(idx) == 0 or not np.any(w > 0):
             continue
-        p = w @ m[idx].astype(np.float64)
-        n = np.linalg.norm(p)
-        if n == 0:
+        profile = unit_profile(w, m, idx)
+        if profile is None:
             continue
         users.append(user)
-        profiles.append((p / n).astype(np.float32))
+        profiles.append(profile)
         seen.append(np.unique(idx))
-        engaged.append(np.unique([index[item] for item, _, own in h if not own]).astype(np.int64))
+        engaged.append(np.unique(idx[~own]))
     if not users:
         return []
     out = []
     for user, hist, (rows, scores) in zip(users, engaged, topk_block(np.stack(profiles), seen, m, k, block_cells, cand)):
-        because = m[rows] @ m[hist].T if len(hist) else None
+        because = most_similar(m, rows, hist) if len(hist) and len(rows) else None
         for rank, (i, sc) in enumerate(zip(rows, scores), start=1):
-            why = ids[hist[int(np.argmax(because[rank - 1]))]] if because is not None else None
+            why = ids[because[rank - 1]] if because is not None else None
             out.append((user, ids[i], rank, float(sc),
                         f"similar to {why}, which you engaged with" if why is not None else "matches your own posts"))
     return out

@@ -47,7 +47,11 @@ from socialrec.models.retrieval import (
     candidate_rows,
     catalogue,
     centre,
+    history_rows,
+    most_similar,
+    row_index,
     topk_block,
+    unit_profile,
     unit_rows,
     users_per_block,
     vectors_frame,
@@ -168,7 +172,7 @@ def candidates(train: DataFrame, cat: Catalogue, *, als_users: DataFrame | None,
 
     def gen(batches):
         c = b_cat.value
-        index = {item: i for i, item in enumerate(c.ids)}
+        index = row_index(c.ids)
         pop_score = np.log1p(c.popularity).astype(np.float32)
         per_block = users_per_block(len(c.ids), block_cells)
         for pdf in batches:
@@ -180,10 +184,7 @@ def candidates(train: DataFrame, cat: Catalogue, *, als_users: DataFrame | None,
 
 def _gen_block(block: pd.DataFrame, c: Catalogue, index: dict, pop_score: np.ndarray, n: int, labelled: bool):
     n_users = len(block)
-    hist = []
-    for history in block["history"]:
-        h = sorted((x["item"], x["w"]) for x in history if x["item"] in index)
-        hist.append((np.array([index[i] for i, _ in h], dtype=np.int64), np.array([w for _, w in h], dtype=np.float64)))
+    hist = [history_rows(history, index)[:2] for history in block["history"]]
     seen = [np.unique(idx) for idx, _ in hist]
     vectors: dict[str, np.ndarray] = {}
     if c.als is not None:
@@ -193,11 +194,9 @@ def _gen_block(block: pd.DataFrame, c: Catalogue, index: dict, pop_score: np.nda
     for name, m in c.content.items():
         P = np.zeros((n_users, m.shape[1]), dtype=np.float32)
         for r, (idx, w) in enumerate(hist):
-            if len(idx):
-                p = w @ m[idx].astype(np.float64)
-                norm = np.linalg.norm(p)
-                if norm > 0:
-                    P[r] = (p / norm).astype(np.float32)
+            profile = unit_profile(w, m, idx) if len(idx) else None
+            if profile is not None:
+                P[r] = profile
         vectors[name] = (P, m)
     lists = {}
     empty = (np.zeros(0, np.int64), np.zeros(0, np.float32))
@@ -248,7 +247,7 @@ def _gen_block(block: pd.DataFrame, c: Catalogue, index: dict, pop_score: np.nda
         sim_space = "transformer" if "transformer" in vectors else ("w2v" if "w2v" in vectors else None)
         if sim_space and len(idx):
             m = vectors[sim_space][1]
-            similar = c.ids[idx[np.argmax(m[cand] @ m[idx].T, axis=1)]]
+            similar = c.ids[most_similar(m, cand, idx)]
         truth = set(block["truth"].iloc[r]) if labelled and block["truth"].iloc[r] is not None else set()
         feats["popularity"] = np.log1p(c.popularity[cand])
         for name in ("graph", "profile"):

@@ -71,12 +71,43 @@ def topk_block(P: np.ndarray, seen: list[np.ndarray], M: np.ndarray, k: int, blo
     return out
 
 
+def row_index(ids) -> dict:
+    """Item id -> its row in the catalogue ``ids``."""
+    return {item: i for i, item in enumerate(ids)}
+
+
+def history_rows(history, index: dict, *, with_own: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A user's history entries (structs with ``item``, ``w`` and, ``with_own``, ``own``)
+    whose item is in ``index``, as (catalogue rows, weights float64, own flags), sorted
+    by item id: the same profile whatever order the history arrived in, so reruns give
+    identical scores."""
+    h = sorted((x["item"], x["w"], bool(x["own"]) if with_own else False)
+               for x in history if x["item"] in index)
+    return (np.array([index[item] for item, _, _ in h], dtype=np.int64),
+            np.array([w for _, w, _ in h], dtype=np.float64), np.array([own for _, _, own in h], dtype=bool))
+
+
+def unit_profile(weights: np.ndarray, m: np.ndarray, rows: np.ndarray) -> np.ndarray | None:
+    """The weighted sum of ``m``'s ``rows`` (in float64), L2-normalised, as float32;
+    None when it is zero."""
+    p = weights @ m[rows].astype(np.float64)
+    norm = np.linalg.norm(p)
+    return (p / norm).astype(np.float32) if norm > 0 else None
+
+
+def most_similar(m: np.ndarray, rows: np.ndarray, engaged: np.ndarray) -> np.ndarray:
+    """For each of ``rows`` (recommended items), the row among ``engaged`` (the user's
+    items) closest to it by dot product in ``m``: the "similar to what you engaged with"
+    of the explanations and the hybrid's ``similar_to``. ``engaged`` must not be empty."""
+    return engaged[np.argmax(m[rows] @ m[engaged].T, axis=1)]
+
+
 def candidate_rows(ids: np.ndarray, candidates) -> np.ndarray | None:
     """The sorted catalogue rows of the ``candidates`` item ids (None: every item);
     candidates without a vector are left out."""
     if candidates is None:
         return None
-    index = {item: i for i, item in enumerate(ids)}
+    index = row_index(ids)
     return np.array(sorted(index[c] for c in set(candidates) if c in index), dtype=np.int64)
 
 
