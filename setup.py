@@ -14,6 +14,10 @@ ROOT = Path(__file__).parent
 version = {}
 exec((ROOT / "lib" / "socialrec" / "__init__.py").read_text(), version)
 
+# Every folder of lib/socialrec with an __init__.py, so a new subpackage cannot be left out.
+library_packages = sorted(".".join(("socialrec", *p.parent.relative_to(ROOT / "lib" / "socialrec").parts))
+                          for p in (ROOT / "lib" / "socialrec").rglob("__init__.py"))
+
 requirements = [
     "pyspark==4.1.2",
     "delta-spark==4.4.0",
@@ -32,9 +36,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     package_dir={"socialrec": "lib/socialrec", "socialrec.conf": "conf", "socialrec_jobs": "jobs"},
-    packages=["socialrec", "socialrec.core", "socialrec.data", "socialrec.data.sources", "socialrec.features",
-              "socialrec.models", "socialrec.evaluation", "socialrec.explain", "socialrec.stream", "socialrec.conf",
-              "socialrec_jobs"],
+    packages=[*library_packages, "socialrec.conf", "socialrec_jobs"],
     package_data={"socialrec.conf": ["*.yaml", "env/*.yaml", "datasets/*.yaml"]},
     install_requires=requirements,
     extras_require={

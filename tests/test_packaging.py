@@ -20,6 +20,9 @@ def test_wheel_contents_and_zip_import(tmp_path):
     assert {"socialrec/cli.py", "socialrec/conf/base.yaml", "socialrec/conf/env/cluster.yaml",
             "socialrec/conf/datasets/synthetic.yaml", "socialrec_jobs/run_pipeline.py",
             "socialrec/standalone.py", "socialrec/notebook.py"} <= names
+    lib = ROOT / "lib"
+    modules = {p.relative_to(lib).as_posix() for p in (lib / "socialrec").rglob("*.py")}
+    assert modules - names == set()  # every module of the library, new subpackages included
     entry = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "socialrec = socialrec.cli:main" in entry
