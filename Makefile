@@ -2,9 +2,14 @@
 # seconds when warm): the pinned virtualenv (cached under $SOCIALREC_CACHE, default
 # ~/.cache/socialrec, keyed by the hash of requirements.txt) and the Spark jars.
 
-PY := .venv/bin/python
+# SPARK_LINE=3.5 (e.g. `make test SPARK_LINE=3.5`): the second supported Spark line, with
+# its own pinned virtualenv (requirements-spark3.5.txt, ./.venv-3.5) and jars.
+SPARK_LINE ?= 4.1
+export SPARK_LINE
+VENV := $(if $(filter 3.5,$(SPARK_LINE)),.venv-3.5,.venv)
+PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)/lib
-export PYSPARK_PYTHON := $(CURDIR)/.venv/bin/python
+export PYSPARK_PYTHON := $(CURDIR)/$(VENV)/bin/python
 PYTEST_ARGS ?=
 
 .PHONY: setup demo test test-quick test-reliability test-all bench bench-quick bench-metrics bench-text bench-embed bench-als \

@@ -147,8 +147,7 @@ class JarsConfig:
     # provides them (Databricks, or jars baked into the cluster image).
     mode: str = "local"
     cache_dir: str | None = None
-    delta: str = "io.delta:delta-spark_4.1_2.13:4.4.0"
-    spark_nlp: str = "com.johnsnowlabs.nlp:spark-nlp_2.13:7.0.0"
+    # The coordinates are the Spark line's (socialrec.core.jars.LINES), not configured.
     # auto: load Spark NLP when its jar is in the cache; true: require it; false: never.
     use_spark_nlp: str = "auto"
 

@@ -6,11 +6,15 @@ checksums). Sessions then pass the files as ``spark.jars``, so no run depends on
 reaching a repository. Clusters that reach a repository may use ``jars.mode: packages``
 (``spark.jars.packages``) instead, and platforms that provide the jars ``jars.mode: none``.
 
-Only the jars that the code uses are fetched, without their transitive dependencies:
-delta-spark needs delta-storage and nothing else at run time on Spark 4.1 (the
-delta-kernel and Unity Catalog client jars that its POM also lists, with their own
-Jackson, Hadoop client and Parquet copies, are for Unity Catalog managed tables and
-would shadow Spark's own versions).
+Each supported Spark line (``LINES``: 4.1, the default, and 3.5) has its own jar set,
+chosen by the pyspark that runs (``spark_line``). Only the jars that the code uses are
+fetched, without their transitive dependencies: delta-spark needs delta-storage and
+nothing else at run time (the delta-kernel and Unity Catalog client jars that its 4.4
+POM also lists, with their own Jackson, Hadoop client and Parquet copies, are for Unity
+Catalog managed tables and would shadow Spark's own versions). Spark NLP's POM names
+TensorFlow, llama.cpp and OpenVINO jars that Maven Central does not serve; its rule-based
+annotators need only the AWS SDK core beside it (else ``NoClassDefFoundError:
+com/amazonaws/AmazonServiceException`` on the first annotator).
 """
 
 from __future__ import annotations
@@ -22,15 +26,49 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-DELTA_JARS = (
-    "io.delta:delta-spark_4.1_2.13:4.4.0",
-    "io.delta:delta-storage:4.4.0",
-)
-SPARK_NLP_JARS = ("com.johnsnowlabs.nlp:spark-nlp_2.13:7.0.0",)
+
+@dataclass(frozen=True)
+class JarSet:
+    """One Spark line's jars: Delta (required) and Spark NLP (``nlp_required``: whether
+    setup fails when Maven Central does not serve it)."""
+
+    delta: tuple[str, ...]
+    spark_nlp: tuple[str, ...]
+    nlp_required: bool
+
+
+LINES = {
+    # Spark 4.1 / Scala 2.13: Spark NLP has no Scala 2.13 jar on Maven Central (7.0.0 is
+    # tried once and recorded as unavailable); the spark-ml engine tokenises.
+    "4.1": JarSet(delta=("io.delta:delta-spark_4.1_2.13:4.4.0", "io.delta:delta-storage:4.4.0"),
+                  spark_nlp=("com.johnsnowlabs.nlp:spark-nlp_2.13:7.0.0",), nlp_required=False),
+    # Spark 3.5 / Scala 2.12: where Spark NLP is served (requirements-spark3.5.txt).
+    "3.5": JarSet(delta=("io.delta:delta-spark_2.12:3.3.3", "io.delta:delta-storage:3.3.3"),
+                  spark_nlp=("com.johnsnowlabs.nlp:spark-nlp_2.12:5.5.3", "com.amazonaws:aws-java-sdk-core:1.12.500"),
+                  nlp_required=True),
+}
+
+
+def spark_line(version: str | None = None) -> str:
+    """The supported line (``LINES``) of pyspark ``version`` (default: the installed one)."""
+    if version is None:
+        import pyspark
+
+        version = pyspark.__version__
+    line = ".".join(version.split(".")[:2])
+    if line not in LINES:
+        raise RuntimeError(f"pyspark {version}: supported Spark lines are {', '.join(sorted(LINES))} "
+                           "(SPARK_LINE=3.5 make setup for the 3.5 line)")
+    return line
+
+
+def jar_set(line: str | None = None) -> JarSet:
+    return LINES[line or spark_line()]
 
 MAVEN_DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 
@@ -115,21 +153,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m socialrec.core.jars", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["fetch", "list"])
     parser.add_argument("--dir", default=None, help="jar directory (default: $SOCIALREC_CACHE/jars)")
+    parser.add_argument("--line", default=None, choices=sorted(LINES),
+                        help="Spark line (default: the installed pyspark's)")
     args = parser.parse_args(argv)
     directory = Path(args.dir) if args.dir else jar_dir()
+    jars = jar_set(args.line)
     if args.command == "list":
-        for c in DELTA_JARS + SPARK_NLP_JARS:
+        for c in jars.delta + jars.spark_nlp:
             f = jar_file(c, directory)
             state = "present" if f.exists() else ("unavailable" if unavailable_marker(c, directory).exists() else "missing")
             print(f"{c}\t{state}\t{f}")
         return 0
     try:
-        fetch(DELTA_JARS, directory, required=True)
-        fetch(SPARK_NLP_JARS, directory, required=False)
+        fetch(jars.delta, directory, required=True)
+        fetch(jars.spark_nlp, directory, required=jars.nlp_required)
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"jars: ready in {directory}", flush=True)
+    print(f"jars: ready in {directory} (Spark {args.line or spark_line()} line)", flush=True)
     return 0
 
 

@@ -17,6 +17,7 @@ import tempfile
 from pyspark.sql import SparkSession
 
 from socialrec.core import jars as J
+from socialrec.core.compat import ANSI
 from socialrec.core.config import JarsConfig, SparkConfig
 
 log = logging.getLogger(__name__)
@@ -37,11 +38,14 @@ def spark_nlp_wanted(jars: JarsConfig) -> bool:
         return True
     if jars.mode == "packages":  # auto: only on request, the repository may not serve it
         return False
-    return not J.missing(J.SPARK_NLP_JARS, J.jar_dir(jars.cache_dir))
+    return not J.missing(J.jar_set().spark_nlp, J.jar_dir(jars.cache_dir))
 
 
 def session_conf(spark: SparkConfig, jars: JarsConfig) -> dict[str, str]:
-    """The Spark settings a new session gets (also used by spark-submit docs and tests)."""
+    """The Spark settings a new session gets (also used by spark-submit docs and tests),
+    for the Spark line of the installed pyspark (its jars; ANSI mode set explicitly to the
+    line's own default, see ``socialrec.core.compat``)."""
+    line = J.spark_line()
     conf: dict[str, str] = {
         "spark.app.name": spark.app_name,
         "spark.sql.extensions": DELTA_EXTENSION,
@@ -51,9 +55,10 @@ def session_conf(spark: SparkConfig, jars: JarsConfig) -> dict[str, str]:
         "spark.ui.showConsoleProgress": str(spark.progress).lower(),
         "spark.driver.memory": spark.driver_memory,
         "spark.sql.session.timeZone": "UTC",
+        "spark.sql.ansi.enabled": str(ANSI[line]).lower(),
     }
     nlp = spark_nlp_wanted(jars)
-    coordinates = list(J.DELTA_JARS) + (list(J.SPARK_NLP_JARS) if nlp else [])
+    coordinates = list(J.jar_set(line).delta) + (list(J.jar_set(line).spark_nlp) if nlp else [])
     if jars.mode == "local":
         directory = J.jar_dir(jars.cache_dir)
         absent = J.missing(coordinates, directory)

@@ -20,6 +20,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from socialrec.core import columns as C
+from socialrec.core.compat import try_cast
 from socialrec.core.config import DatasetConfig
 from socialrec.core.schemas import EDGES, INTERACTIONS, ITEMS, REJECTS, USERS, Table, conform
 from socialrec.data.contract import RawTables
@@ -264,7 +265,7 @@ def validate(
     weights = F.create_map(*[x for k, v in event_weights.items() for x in (F.lit(k), F.lit(float(v)))])
     event = F.lower(F.trim(F.col(C.EVENT)))
     w_raw = _col_or_null(ia, C.WEIGHT)
-    w_num = F.trim(w_raw).try_cast("double")
+    w_num = try_cast(F.trim(w_raw), "double")
     ts_raw = F.col(C.TS)
     ts = parse_ts(ts_raw)
     interactions, rej_ia, st_ia = _split(
@@ -310,7 +311,7 @@ def validate(
         ed = _known(ed, users, "_dst", C.USER, "_dst_ok")
         kind = F.lower(F.trim(F.col(C.KIND)))
         ew_raw = _col_or_null(ed, C.WEIGHT)
-        ew = F.trim(ew_raw).try_cast("double")
+        ew = try_cast(F.trim(ew_raw), "double")
         e_ts_raw = _col_or_null(ed, C.TS)
         edges, rej_edges, st_edges = _split(
             ed,

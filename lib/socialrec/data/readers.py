@@ -19,6 +19,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from socialrec.core import columns as C
+from socialrec.core.compat import try_cast
 
 ERROR = "_error"
 REPLACEMENT_CHAR = "\ufffd"  # what a decoder leaves for bytes it cannot decode
@@ -168,7 +169,7 @@ def users_from_ids(id_frames: list[DataFrame], source: str) -> DataFrame:
         .select(
             C.USER,
             F.lit(source).alias(C.SOURCE),
-            F.coalesce(F.col(C.USER).try_cast("long"), F.abs(F.xxhash64(C.USER))).alias(C.ROW),
+            F.coalesce(try_cast(F.col(C.USER), "long"), F.abs(F.xxhash64(C.USER))).alias(C.ROW),
         )
     )
 

@@ -27,6 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from socialrec.core import columns as C
+from socialrec.core.compat import try_cast
 from socialrec.data.contract import RawTables
 from socialrec.data.readers import ERROR, read_lines, require_files, strip_html, undecodable
 
@@ -60,7 +61,7 @@ def _read_xml(spark: SparkSession, path: Path, attributes: list[str]) -> DataFra
     text = F.concat_ws("", *[F.col(a) for a in attributes])
     good = parsed.select(
         *attributes,
-        F.coalesce(F.col("Id").try_cast("long"), F.abs(F.xxhash64("Id"))).alias(C.ROW),  # as readers.users_from_ids
+        F.coalesce(try_cast(F.col("Id"), "long"), F.abs(F.xxhash64("Id"))).alias(C.ROW),  # as readers.users_from_ids
         F.when(undecodable(text), F.lit("encoding error: undecodable bytes in row")).alias("_xml_error"),
         F.lit(None).cast("string").alias("_line"),
     )
@@ -71,7 +72,7 @@ def _read_xml(spark: SparkSession, path: Path, attributes: list[str]) -> DataFra
     broken = unparsed.select(
         *[F.nullif(_unescape(F.regexp_extract("_line", rf'\s{a}="([^"]*)"', 1)), F.lit("")).alias(a)
           for a in attributes],
-        F.coalesce(F.col("_lid").try_cast("long"), F.col(C.ROW)).alias(C.ROW),
+        F.coalesce(try_cast(F.col("_lid"), "long"), F.col(C.ROW)).alias(C.ROW),
         F.when(F.col("_lid") == "", F.concat(F.lit("XML row without an Id attribute (line "),
                                              F.col(C.ROW).cast("string"), F.lit(")")))
         .when(~complete, F.concat(F.lit("malformed XML row (cut off or broken markup) at line "),
