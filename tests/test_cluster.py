@@ -53,7 +53,7 @@ def test_pipeline_under_spark_submit_on_a_standalone_cluster(spark, tmp_path):
                     str(ROOT)], check=True, capture_output=True, cwd=tmp_path, timeout=300)
     (wheel,) = dist.glob("socialrec-*.whl")
     jar_dir = J.jar_dir()
-    jars = ",".join(str(J.jar_file(c, jar_dir)) for c in J.jar_set().delta)
+    jars = ",".join(str(J.jar_file(c, jar_dir)) for c in J.jar_set().required)
     small = tmp_path / "small.yaml"
     small.write_text(SMALL, encoding="utf-8")
     wh = tmp_path / "warehouse"

@@ -14,11 +14,12 @@ from socialrec.core.session import SessionError, session_conf
 def test_local_mode_uses_cached_jars(tmp_path):
     d = tmp_path / "jars"
     d.mkdir()
-    for c in J.jar_set().delta:
+    for c in J.jar_set().required:
         J.jar_file(c, d).write_bytes(b"")
     conf = session_conf(SparkConfig(), JarsConfig(cache_dir=str(tmp_path), use_spark_nlp="auto"))
     expected = {"4.1": ["delta-spark_4.1_2.13-4.4.0.jar", "delta-storage-4.4.0.jar"],
-                "3.5": ["delta-spark_2.12-3.3.3.jar", "delta-storage-3.3.3.jar"]}[J.spark_line()]
+                "3.5": ["delta-spark_2.12-3.3.3.jar", "delta-storage-3.3.3.jar",
+                        "spark-xml_2.12-0.18.0.jar"]}[J.spark_line()]
     assert conf["spark.jars"].split(",") == [str(d / name) for name in expected]
     assert conf["spark.sql.ansi.enabled"] == {"4.1": "true", "3.5": "false"}[J.spark_line()]
     assert conf["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
@@ -33,11 +34,11 @@ def test_local_mode_without_jars_says_run_setup(tmp_path):
 def test_packages_mode_and_spark_nlp(tmp_path):
     conf = session_conf(SparkConfig(conf={"spark.executor.memory": "8g"}),
                         JarsConfig(mode="packages", cache_dir=str(tmp_path)))
-    assert conf["spark.jars.packages"].split(",") == list(J.jar_set().delta)  # auto: no Spark NLP
+    assert conf["spark.jars.packages"].split(",") == list(J.jar_set().required)  # auto: no Spark NLP
     assert "spark.serializer" not in conf
     conf = session_conf(SparkConfig(conf={"spark.executor.memory": "8g"}),
                         JarsConfig(mode="packages", cache_dir=str(tmp_path), use_spark_nlp="true"))
-    assert conf["spark.jars.packages"].split(",") == list(J.jar_set().delta) + list(J.jar_set().spark_nlp)
+    assert conf["spark.jars.packages"].split(",") == list(J.jar_set().required) + list(J.jar_set().spark_nlp)
     assert conf["spark.jars.ivy"] == str(tmp_path / "ivy")
     assert conf["spark.serializer"] == "org.apache.spark.serializer.KryoSerializer"
     assert conf["spark.executor.memory"] == "8g"

@@ -8,25 +8,15 @@ Code that would otherwise check versions calls these instead:
   casts that may fail go through ``try_cast``, which is null on bad input on either line.
 * ``try_cast(col, type)``: ``Column.try_cast`` (Spark 4.0+); on 3.5, with ANSI off,
   ``cast`` already returns null where the value does not parse.
-* ``xml_source()``: Spark 4's built-in XML reader (``format("xml")``); 3.5 has none, and
-  the readers of XML exports refuse with a message naming the line.
+* XML: Spark 4's built-in XML source, and on 3.5 the spark-xml jar (the line's jar set,
+  ``socialrec.core.jars.LINES``), which registers the same ``xml`` name and options.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from pyspark.sql import Column
 
 ANSI = {"4.1": True, "3.5": False}
-
-
-@lru_cache(maxsize=1)
-def line() -> str:
-    """The running pyspark's line, "4.1" or "3.5" (``socialrec.core.jars.spark_line``)."""
-    from socialrec.core.jars import spark_line
-
-    return spark_line()
 
 
 def try_cast(col: Column, data_type: str) -> Column:
@@ -35,10 +25,3 @@ def try_cast(col: Column, data_type: str) -> Column:
         return col.try_cast(data_type)
     return col.cast(data_type)  # 3.5: ANSI off (the session sets it), so a failed cast is null
 
-
-def xml_source() -> str:
-    """The data source name of Spark's XML reader; raises on a line that has none."""
-    if line() == "3.5":
-        raise RuntimeError("XML sources (the Stack Exchange dumps) need Spark 4's built-in XML reader; "
-                           "Spark 3.5 has none: run this dataset on the default Spark 4.1 line")
-    return "xml"

@@ -34,12 +34,17 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class JarSet:
-    """One Spark line's jars: Delta (required) and Spark NLP (``nlp_required``: whether
-    setup fails when Maven Central does not serve it)."""
+    """One Spark line's jars: Delta and the readers' (required), and Spark NLP
+    (``nlp_required``: whether setup fails when Maven Central does not serve it)."""
 
     delta: tuple[str, ...]
     spark_nlp: tuple[str, ...]
     nlp_required: bool
+    readers: tuple[str, ...] = ()  # data sources Spark itself lacks on the line
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return self.delta + self.readers
 
 
 LINES = {
@@ -48,9 +53,11 @@ LINES = {
     "4.1": JarSet(delta=("io.delta:delta-spark_4.1_2.13:4.4.0", "io.delta:delta-storage:4.4.0"),
                   spark_nlp=("com.johnsnowlabs.nlp:spark-nlp_2.13:7.0.0",), nlp_required=False),
     # Spark 3.5 / Scala 2.12: where Spark NLP is served (requirements-spark3.5.txt).
+    # Spark 3.5 has no XML source (Spark 4's was ported from spark-xml, which registers the
+    # same "xml" name and options), so the Stack Exchange reader is the same code on both.
     "3.5": JarSet(delta=("io.delta:delta-spark_2.12:3.3.3", "io.delta:delta-storage:3.3.3"),
                   spark_nlp=("com.johnsnowlabs.nlp:spark-nlp_2.12:5.5.3", "com.amazonaws:aws-java-sdk-core:1.12.500"),
-                  nlp_required=True),
+                  nlp_required=True, readers=("com.databricks:spark-xml_2.12:0.18.0",)),
 }
 
 
@@ -159,13 +166,13 @@ def main(argv: list[str] | None = None) -> int:
     directory = Path(args.dir) if args.dir else jar_dir()
     jars = jar_set(args.line)
     if args.command == "list":
-        for c in jars.delta + jars.spark_nlp:
+        for c in jars.required + jars.spark_nlp:
             f = jar_file(c, directory)
             state = "present" if f.exists() else ("unavailable" if unavailable_marker(c, directory).exists() else "missing")
             print(f"{c}\t{state}\t{f}")
         return 0
     try:
-        fetch(jars.delta, directory, required=True)
+        fetch(jars.required, directory, required=True)
         fetch(jars.spark_nlp, directory, required=jars.nlp_required)
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -58,7 +58,7 @@ def session_conf(spark: SparkConfig, jars: JarsConfig) -> dict[str, str]:
         "spark.sql.ansi.enabled": str(ANSI[line]).lower(),
     }
     nlp = spark_nlp_wanted(jars)
-    coordinates = list(J.jar_set(line).delta) + (list(J.jar_set(line).spark_nlp) if nlp else [])
+    coordinates = list(J.jar_set(line).required) + (list(J.jar_set(line).spark_nlp) if nlp else [])
     if jars.mode == "local":
         directory = J.jar_dir(jars.cache_dir)
         absent = J.missing(coordinates, directory)
