@@ -8,20 +8,43 @@ Code that would otherwise check versions calls these instead:
   casts that may fail go through ``try_cast``, which is null on bad input on either line.
 * ``try_cast(col, type)``: ``Column.try_cast`` (Spark 4.0+); on 3.5, with ANSI off,
   ``cast`` already returns null where the value does not parse.
+* ``to_arrow(df)``: ``DataFrame.toArrow`` (Spark 4.0+); on 3.5 the same Arrow batches
+  through the collection path ``toPandas`` uses.
+* ``invalid_utf8(col)``: ``~is_valid_utf8`` (Spark 4.0+); on 3.5 the bytes decoded as
+  UTF-8 (malformed sequences become U+FFFD there) hold a U+FFFD the text did not.
 * XML: Spark 4's built-in XML source, and on 3.5 the spark-xml jar (the line's jar set,
   ``socialrec.core.jars.LINES``), which registers the same ``xml`` name and options.
 """
 
 from __future__ import annotations
 
-from pyspark.sql import Column
+from pyspark.sql import Column, DataFrame
 
 ANSI = {"4.1": True, "3.5": False}
 
 
 def try_cast(col: Column, data_type: str) -> Column:
     """``col`` cast to ``data_type``, null where it does not convert, on either line."""
-    if hasattr(col, "try_cast"):
+    if hasattr(Column, "try_cast"):  # the class: a 3.5 Column answers any attribute as a field
         return col.try_cast(data_type)
     return col.cast(data_type)  # 3.5: ANSI off (the session sets it), so a failed cast is null
 
+
+def to_arrow(df: DataFrame):
+    """``df`` collected to the driver as one ``pyarrow.Table`` (the caller bounds its size)."""
+    if hasattr(DataFrame, "toArrow"):
+        return df.toArrow()
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return pa.Table.from_batches(df._collect_as_arrow(), schema=to_arrow_schema(df.schema))  # 3.5
+
+
+def invalid_utf8(col: Column) -> Column:
+    """True where the string holds bytes that are not valid UTF-8 (text Spark kept raw)."""
+    from pyspark.sql import functions as F
+
+    if hasattr(F, "is_valid_utf8"):
+        return ~F.is_valid_utf8(col)
+    replacement = "\ufffd"
+    return F.decode(col.cast("binary"), "UTF-8").contains(replacement) & ~col.contains(replacement)  # 3.5

@@ -19,7 +19,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from socialrec.core import columns as C
-from socialrec.core.compat import try_cast
+from socialrec.core.compat import invalid_utf8, try_cast
 
 ERROR = "_error"
 REPLACEMENT_CHAR = "\ufffd"  # what a decoder leaves for bytes it cannot decode
@@ -28,7 +28,7 @@ REPLACEMENT_CHAR = "\ufffd"  # what a decoder leaves for bytes it cannot decode
 def undecodable(col: Column) -> Column:
     """True where text holds bytes its encoding could not decode: a decoder's U+FFFD, or
     (JSON's corrupt-record text) the raw invalid UTF-8 bytes Spark kept as they were."""
-    return col.contains(REPLACEMENT_CHAR) | ~F.is_valid_utf8(col)
+    return col.contains(REPLACEMENT_CHAR) | invalid_utf8(col)
 
 
 class SourceError(FileNotFoundError):

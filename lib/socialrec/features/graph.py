@@ -51,6 +51,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from socialrec.core import columns as C
+from socialrec.core.compat import to_arrow
 from socialrec.data.split import known_by
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,7 @@ def adjacency(graph: DataFrame, max_edges: int = 50_000_000) -> Adjacency:
         raise ValueError(f"graph: {n_edges:,} edges exceed graph.max_edges ({max_edges:,}), the size whose "
                          "adjacency is broadcast to the executors for the walks; raise it if executors have "
                          f"~{16 * n_edges / 2**30:.1f} GiB to spare")
-    table = graph.select("src", "dst", "weight").toArrow()  # bounded by the check above
+    table = to_arrow(graph.select("src", "dst", "weight"))  # bounded by the check above
     src = np.array(table.column("src").to_pylist(), dtype=object)
     dst = np.array(table.column("dst").to_pylist(), dtype=object)
     w = table.column("weight").to_numpy()

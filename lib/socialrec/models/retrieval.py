@@ -19,6 +19,8 @@ import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from socialrec.core.compat import to_arrow
+
 
 def users_per_block(n_items: int, block_cells: int = 1 << 24, cap: int = 1024) -> int:
     """How many users to score together so one block of scores stays near ``block_cells``."""
@@ -145,9 +147,8 @@ def catalogue(item_vecs: DataFrame, col_item: str) -> tuple[np.ndarray, np.ndarr
     their vectors as one float32 matrix."""
     import pyarrow.compute as pc
 
-    table = (item_vecs.where(F.col("vector").isNotNull())
-             .select(F.col(col_item).cast("string").alias("item"), F.col("vector").cast("array<float>"))
-             .toArrow())
+    table = to_arrow(item_vecs.where(F.col("vector").isNotNull())
+                     .select(F.col(col_item).cast("string").alias("item"), F.col("vector").cast("array<float>")))
     ids = np.array(table.column("item").to_pylist(), dtype=object)
     if len(ids) == 0:
         return ids, np.zeros((0, 0), dtype=np.float32)
