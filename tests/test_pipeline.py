@@ -10,6 +10,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from socialrec.core.config import CONF_DIR, load_config
+from socialrec.core.jars import spark_line
 from socialrec.core.storage import Storage
 from socialrec.evaluation.report import format_summary
 from socialrec.pipeline import run_stage
@@ -41,6 +42,11 @@ def _snapshot(spark, storage, table):
 # deterministic, so a change here is a change in what a model computes.
 PINNED_NDCG10 = {"popularity": 0.080167, "w2v_content": 0.034167, "transformer_content": 0.083946, "als": 0.214701,
                  "hybrid": 0.236818, "hybrid-social": 0.243469}
+# The Spark 3.5 line (numpy 1.26, pyarrow 25) gives every single model the same value to
+# 1e-6; the hybrids' listwise ranker, whose validation gains for transformer_z 0.5 and
+# 0.6 lie within one step, keeps 0.5 there (0.6 on 4.1), and hybrid-social's serving
+# scores move in the last digits (measured 2026-12-06, weights in runs.params).
+PINNED_NDCG10_BY_LINE = {"4.1": PINNED_NDCG10, "3.5": {**PINNED_NDCG10, "hybrid": 0.236988, "hybrid-social": 0.243480}}
 
 
 def _metrics(spark, storage, model, split="stratified"):
@@ -81,11 +87,12 @@ def test_metrics_pinned_and_complete(spark, cfg, first_run):
     assert set(metrics) == {(m, k) for m in ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "coverage",
                                              "novelty", "diversity") for k in (5, 10)}
     values = {}
-    for model in PINNED_NDCG10:
+    pinned = PINNED_NDCG10_BY_LINE[spark_line()]
+    for model in pinned:
         m = _metrics(spark, storage, model)
         assert set(m) == set(metrics), model
         values[model] = m[("ndcg", 10)]
-    assert values == pytest.approx(PINNED_NDCG10, abs=1e-6)
+    assert values == pytest.approx(pinned, abs=1e-6)
     assert metrics[("hit_rate", 10)] >= metrics[("hit_rate", 5)]
     # Beyond accuracy: popularity shows the same few items to everyone, content models spread.
     content, tc = _metrics(spark, storage, "w2v_content"), _metrics(spark, storage, "transformer_content")

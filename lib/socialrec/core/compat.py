@@ -9,7 +9,9 @@ Code that would otherwise check versions calls these instead:
 * ``try_cast(col, type)``: ``Column.try_cast`` (Spark 4.0+); on 3.5, with ANSI off,
   ``cast`` already returns null where the value does not parse.
 * ``to_arrow(df)``: ``DataFrame.toArrow`` (Spark 4.0+); on 3.5 the same Arrow batches
-  through the collection path ``toPandas`` uses.
+  through the collection path ``toPandas`` uses. ``from_arrow(spark, table, schema)``:
+  ``createDataFrame`` of a ``pyarrow.Table`` (4.0+); on 3.5 of its pandas frame, through
+  Arrow.
 * ``invalid_utf8(col)``: ``~is_valid_utf8`` (Spark 4.0+); on 3.5 the bytes decoded as
   UTF-8 (malformed sequences become U+FFFD there) hold a U+FFFD the text did not.
 * XML: Spark 4's built-in XML source, and on 3.5 the spark-xml jar (the line's jar set,
@@ -48,3 +50,18 @@ def invalid_utf8(col: Column) -> Column:
         return ~F.is_valid_utf8(col)
     replacement = "\ufffd"
     return F.decode(col.cast("binary"), "UTF-8").contains(replacement) & ~col.contains(replacement)  # 3.5
+
+
+def from_arrow(spark, table, schema: str) -> DataFrame:
+    """A DataFrame of the ``pyarrow.Table`` ``table`` with the DDL ``schema``."""
+    from socialrec.core.jars import spark_line
+
+    if spark_line() != "3.5":
+        return spark.createDataFrame(table, schema)
+    key = "spark.sql.execution.arrow.pyspark.enabled"  # 3.5: through pandas, with Arrow (array columns)
+    previous = spark.conf.get(key, "false")
+    spark.conf.set(key, "true")
+    try:
+        return spark.createDataFrame(table.to_pandas(), schema)
+    finally:
+        spark.conf.set(key, previous)

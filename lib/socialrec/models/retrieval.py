@@ -19,7 +19,7 @@ import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from socialrec.core.compat import to_arrow
+from socialrec.core.compat import from_arrow, to_arrow
 
 
 def users_per_block(n_items: int, block_cells: int = 1 << 24, cap: int = 1024) -> int:
@@ -170,4 +170,4 @@ def vectors_frame(spark, ids: np.ndarray, mat: np.ndarray, col_item: str = "item
     offsets = pa.array(np.arange(0, mat.size + 1, max(mat.shape[1], 1) if mat.ndim == 2 else 1, dtype=np.int32))
     table = pa.table({col_item: pa.array([str(i) for i in ids], pa.string()),
                       "vector": pa.ListArray.from_arrays(offsets, pa.array(mat.ravel(), pa.float32()))})
-    return spark.createDataFrame(table, f"{col_item} string, vector array<float>")
+    return from_arrow(spark, table, f"{col_item} string, vector array<float>")
