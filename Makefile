@@ -12,7 +12,7 @@ export PYTHONPATH := $(CURDIR)/lib
 export PYSPARK_PYTHON := $(CURDIR)/$(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-quick test-reliability test-all bench bench-quick bench-metrics bench-text bench-embed bench-als \
+.PHONY: setup demo test test-spark35 test-quick test-reliability test-all bench bench-quick bench-metrics bench-text bench-embed bench-als \
 	bench-graph bench-stream bench-explain bench-scale wheel clean
 
 setup:
@@ -27,6 +27,15 @@ demo: setup
 # on MovieLens-100K) would take CI past its 90 min: `make test-reliability`, `make test-all`.
 test: setup
 	$(PY) -m pytest -q -m "not slow or cluster or notebooks" $(PYTEST_ARGS)
+
+# CI's share of the Spark 3.5 line (on top of `make test` on 4.1): the session and jars,
+# both tokenisation engines (Spark NLP runs there), every adapter's good and bad input,
+# the real datasets, the whole pipeline and the stream. `make test SPARK_LINE=3.5` runs
+# the whole suite on it (about 18 min here).
+SPARK35_TESTS := tests/test_session.py tests/test_config.py tests/test_tokenize.py tests/test_bad_input.py \
+	tests/test_real_data.py tests/test_pipeline.py tests/test_stream.py
+test-spark35:
+	$(MAKE) test SPARK_LINE=3.5 PYTEST_ARGS="$(SPARK35_TESTS) $(PYTEST_ARGS)"
 
 test-quick: setup
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
