@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -13,8 +11,6 @@ from socialrec.core.schemas import EDGES
 from socialrec.core.storage import Storage
 from socialrec.data.split import newest_pair
 from socialrec.features import graph as G
-
-log = logging.getLogger(__name__)
 
 
 def evaluation_segments(spark: SparkSession, storage: Storage, *, dataset: str, train: DataFrame, test: DataFrame,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
@@ -15,8 +14,6 @@ from socialrec.stages.inputs import social_graph, stored_vectors
 
 if TYPE_CHECKING:
     from socialrec.stages.context import Built, ModelSpec, RecommendContext
-
-log = logging.getLogger(__name__)
 
 
 def build_popularity(ctx: RecommendContext, spec: ModelSpec) -> Built:
