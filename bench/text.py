@@ -2,11 +2,13 @@
 
     make bench-text                     # or: PYTHONPATH=lib .venv/bin/python -m bench.text
 
-1. Tokenisation (spark-ml engine) at three corpus sizes of the generated network:
-   rows/s and tokens/s, and the growth exponent of time in corpus size; at the middle
-   size against the same rules in one Python process (the ``regex`` module, no Spark),
-   tokens compared post by post. The Spark NLP engine is listed but not measured: its
-   jar (com.johnsnowlabs.nlp:spark-nlp_2.13:7.0.0) is not served by Maven Central here.
+1. Tokenisation at three corpus sizes of the generated network: rows/s and tokens/s,
+   and the growth exponent of time in corpus size; at the middle size against the same
+   rules in one Python process (the ``regex`` module, no Spark), tokens compared post by
+   post. On the Spark 3.5 line (``SPARK_LINE=3.5``, where the Spark NLP jar is served)
+   the spark-nlp engine is measured at the same sizes in the same session, one ratio row
+   per size, with the posts whose tokens the two engines agree on; on 4.1 it is listed
+   as not run (no Scala 2.13 Spark NLP jar on Maven Central).
 2. Word2Vec on the same tokens (a generated corpus, and MovieLens-100K when present):
    Spark (distributed, 2 partitions) vs gensim (driver, all cores), same vector size,
    window, min count and epochs: words/s, WordSim-353 / analogy scores with coverage,
@@ -30,6 +32,7 @@ from pyspark.sql import functions as F
 
 from bench import compare, emit, fit_exponent, machine_label
 from socialrec.core.config import CONF_DIR, load_config
+from socialrec.core.jars import jar_set, spark_line
 from socialrec.core.session import get_spark
 from socialrec.data.sources import load_raw
 from socialrec.data.synthetic import generate
@@ -51,6 +54,12 @@ def _w2v(tokens, engine, **kw):
     t, wv = _timed(lambda: {r.word: (np.array(r.vector), r["count"]) for r in
                             train_word_vectors(tokens, engine=engine, **kw).collect()})
     return t, wv
+
+
+def _spark_nlp_loaded(spark) -> bool:
+    """Whether this session carries the Spark NLP jar (the 3.5 line's setup fetches it)."""
+    conf = spark.sparkContext.getConf()
+    return "spark-nlp" in conf.get("spark.jars", "") + conf.get("spark.jars.packages", "")
 
 
 class PythonTokenizer:
@@ -104,11 +113,13 @@ def main(argv=None) -> int:
     cfg = load_config([CONF_DIR / "base.yaml", CONF_DIR / "env" / "local.yaml"], ["spark.progress=false"])
     spark = get_spark(cfg.spark, cfg.jars)
     lines = []
-    result = {"tokenize": [], "word2vec": []}
+    result = {"tokenize": [], "tokenize_spark_nlp": [], "word2vec": []}
     rows = []
 
     sizes = [int(x) for x in args.sizes.split(",")]
     peer_at = sizes[len(sizes) // 2]
+    line = spark_line()
+    nlp = _spark_nlp_loaded(spark)
     for n in sizes:
         items = generate(spark, users=max(100, n // 3), posts=n, corrupt_rate=0.0, seed=3).items
         items = items.select("item_id", "title", "text").cache()  # generation is not what is measured
@@ -116,6 +127,21 @@ def main(argv=None) -> int:
         t, stats = _timed(lambda: tokenize(items).agg(F.count("*").alias("rows"), F.sum("n_tokens").alias("tok")).first())
         result["tokenize"].append({"posts": n, "seconds": t, "rows_per_s": stats.rows / t, "tokens_per_s": stats.tok / t,
                                    "tokens": stats.tok})
+        if nlp:
+            t_nlp, s_nlp = _timed(lambda: tokenize(items, engine="spark-nlp").agg(
+                F.count("*").alias("rows"), F.sum("n_tokens").alias("tok")).first())
+            same = None
+            if n == peer_at:  # agreement in one join (no collect): posts whose two token lists are equal
+                same = (tokenize(items).alias("a").join(tokenize(items, engine="spark-nlp").alias("b"), "item_id")
+                        .where(F.col("a.tokens") == F.col("b.tokens")).count())
+            result["tokenize_spark_nlp"].append({"posts": n, "seconds": t_nlp, "rows_per_s": s_nlp.rows / t_nlp,
+                                                 "tokens_per_s": s_nlp.tok / t_nlp, "tokens": s_nlp.tok,
+                                                 "same_tokens_posts": same})
+            rows.append(compare("tokenise", f"{n:,} generated posts, Spark {line}", "spark-nlp engine (Spark NLP "
+                                "5.5.3 annotators)", "spark-ml engine (same session)", "tokens/s", s_nlp.tok / t_nlp,
+                                stats.tok / t, better="higher",
+                                check=f"{same:,}/{n:,} posts same tokens" if same is not None else
+                                f"{s_nlp.tok:,} vs {stats.tok:,} tokens"))
         if n == peer_at:
             pdf = items.toPandas()  # bounded: the benchmark corpus, handed to the single-process peer
             ours = {r.item_id: list(r.tokens) for r in tokenize(items).toLocalIterator()}
@@ -131,10 +157,11 @@ def main(argv=None) -> int:
                                 check=f"{same:,}/{n:,} posts same tokens"))
             del pdf, ours, theirs
         items.unpersist()
-    rows.append(compare("tokenise", "Spark NLP engine (DocumentAssembler, Tokenizer, Normalizer, StopWordsCleaner)",
-                        "spark-nlp engine", "spark-ml engine", "tokens/s", None, None, better="higher",
-                        check="not run: com.johnsnowlabs.nlp:spark-nlp_2.13:7.0.0 is not served by Maven Central "
-                              "here (HTTP 404)"))
+    if not nlp:
+        rows.append(compare("tokenise", f"Spark NLP engine, Spark {line}", "spark-nlp engine", "spark-ml engine",
+                            "tokens/s", None, None, better="higher",
+                            check=f"not run: {', '.join(jar_set(line).spark_nlp)} not on the classpath"
+                                  + (" (not on Maven Central; SPARK_LINE=3.5 runs it)" if line == "4.1" else "")))
     w2v_items = generate(spark, users=max(100, args.w2v_posts // 3), posts=args.w2v_posts, corrupt_rate=0.0,
                          seed=3).items
     largest = tokenize(w2v_items.select("item_id", "title", "text")).cache()  # both engines read it
@@ -177,11 +204,14 @@ def main(argv=None) -> int:
 
     machine = machine_label(spark)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    lines += [f"# socialrec text bench {stamp}", "", machine, "", "## Tokenisation (spark-ml engine)", "",
-              "| posts | tokens | seconds | rows/s | tokens/s |", "|---|---|---|---|---|"]
-    for r in result["tokenize"]:
-        lines.append(f"| {r['posts']:,} | {r['tokens']:,} | {r['seconds']:.2f} | {r['rows_per_s']:,.0f} | "
-                     f"{r['tokens_per_s']:,.0f} |")
+    lines += [f"# socialrec text bench {stamp}", "", machine, f"Spark line {line}", "", "## Tokenisation", "",
+              "| engine | posts | tokens | seconds | rows/s | tokens/s | same tokens as spark-ml |",
+              "|---|---|---|---|---|---|---|"]
+    for engine, key in (("spark-ml", "tokenize"), ("spark-nlp", "tokenize_spark_nlp")):
+        for r in result[key]:
+            same = f"{r['same_tokens_posts']:,}/{r['posts']:,}" if r.get("same_tokens_posts") is not None else "-"
+            lines.append(f"| {engine} | {r['posts']:,} | {r['tokens']:,} | {r['seconds']:.2f} | {r['rows_per_s']:,.0f} "
+                         f"| {r['tokens_per_s']:,.0f} | {same} |")
     if result["tokenize_exponent"] is not None:
         lines += ["", f"time grows as size^{result['tokenize_exponent']:.2f}"]
     lines += ["", f"## Word2Vec, Spark vs gensim (vector {args.vector_size}, window 5, min count 2, "
@@ -203,6 +233,7 @@ def main(argv=None) -> int:
     (OUT / f"text-{stamp}.md").write_text(md)
     print(md)
     emit(args.json, "text", machine, rows, {"tokenize": result["tokenize"],
+                                            "tokenize_spark_nlp": result["tokenize_spark_nlp"],
                                             "tokenize_exponent": result["tokenize_exponent"]})
     spark.stop()
     return 0

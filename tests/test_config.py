@@ -75,7 +75,7 @@ def test_single_k_becomes_a_list():
         ("nosuch.key=1", "nosuch", "unknown key"),
         ("dataset.rating_weight=half", "dataset.rating_weight", "explicit or binary"),
         ("dataset.files={likes: {path: x}}", "dataset.files.likes", "unknown table"),
-        ("dataset.adapter=files", "dataset.files.users", "required by the files adapter"),
+        ("dataset.adapter=files", "dataset.files.interactions", "required by the files adapter"),
         ("dataset.name=netflix", "dataset.name", "unknown dataset 'netflix'; known: synthetic, movielens-100k"),
         ("embed.device=tpu", "embed.device", "'tpu' is not one of auto, cpu, cuda, cuda:<n>"),
         ("embed.device=cuda:x", "embed.device", "not one of"),

@@ -28,7 +28,7 @@ ITEMS_RAW = [
     ("p2", None, "Orphan", "written by a deleted account", None, "1767225600", 2),  # epoch seconds
     ("p3", "u9", "Ghost", "unknown author", None, None, 3),
     ("", "u1", "No id", "x", None, None, 4),
-    ("p4", "u2", None, None, None, None, 5),             # no text at all
+    ("p4", "u2", None, None, None, None, 5),             # no text at all: kept (ratings exports have none)
 ]
 IA_RAW = [
     ("u1", "p1", "view", "2026-03-01 12:00:00", None, 1),
@@ -61,7 +61,6 @@ EXPECTED_REJECTS = {
     ("users", 5): ("created_at", "unparseable timestamp: soon"),
     ("items", 3): ("author_id", "unknown author: u9"),
     ("items", 4): ("item_id", "missing item_id"),
-    ("items", 5): ("text", "no title and no text"),
     ("interactions", 3): ("event", "unknown event kind: rating (known: view, like, comment, share)"),
     ("interactions", 4): ("user_id", "missing user_id"),
     ("interactions", 5): ("ts", "unparseable timestamp: not a time"),
@@ -124,7 +123,7 @@ def test_accepted_rows_are_typed_and_normalised(ingested):
         ("u2", "p2", "comment"): (2.5, datetime(2026, 1, 2, 0, 0)),  # explicit weight, epoch millis
     }
     items = {r.item_id: r for r in ingested.items.collect()}
-    assert set(items) == {"p1", "p2"}
+    assert set(items) == {"p1", "p2", "p4"} and items["p4"].title is None and items["p4"].text is None
     assert items["p1"].tags == ["beer", "hops"] and items["p2"].tags is None
     assert items["p2"].author_id is None and items["p2"].created_at == datetime(2026, 1, 1)
     assert len(items["p1"].content_hash) == 64

@@ -49,10 +49,14 @@ PINNED_NDCG10 = {"popularity": 0.080167, "w2v_content": 0.034167, "transformer_c
 PINNED_NDCG10_BY_LINE = {"4.1": PINNED_NDCG10, "3.5": {**PINNED_NDCG10, "hybrid": 0.236988, "hybrid-social": 0.243480}}
 
 
-def _metrics(spark, storage, model, split="stratified"):
+def _metrics_of(spark, storage, run_id, model, split="stratified"):
     rows = storage.read(spark, "metrics").where(
-        f"run_id = 'run-a' and segment in ('all', 'words') and model = '{model}' and split = '{split}'")
+        f"run_id = '{run_id}' and segment in ('all', 'words') and model = '{model}' and split = '{split}'")
     return {(r.metric, r.k): r.value for r in rows.collect()}
+
+
+def _metrics(spark, storage, model, split="stratified"):
+    return _metrics_of(spark, storage, "run-a", model, split)
 
 
 def test_ingest_counts_and_rejects(spark, cfg, first_run):
@@ -146,6 +150,31 @@ def test_social_signal_nodes_profiles_and_hybrid_social(spark, cfg, first_run):
     assert {"social", "graph", "profile"} <= set(social.first().components)
     assert social.where(F.col("explanation").contains("from your network engaged with")).count() > 0
     assert social.where(F.col("reasons.network") > 0).count() > 0
+
+
+def test_whole_run_with_the_spark_nlp_engine(spark, cfg, first_run, tmp_path):
+    """On the Spark 3.5 line (where the Spark NLP jar is served) a whole run with
+    ``tokenize.engine: spark-nlp``: its tokens table is Spark NLP's, equal token for token
+    to the spark-ml engine's on this network, so the models downstream of the tokens give
+    the pinned values; on 4.1 the engine's refusal is tested in test_tokenize."""
+    if "spark-nlp" not in spark.conf.get("spark.jars", ""):
+        pytest.skip("the Spark NLP jar is served for the Spark 3.5 line only: make test-spark35")
+    nlp_cfg = load_config([CONF_DIR / "base.yaml", CONF_DIR / "env" / "test.yaml"],
+                          [f"storage.root={tmp_path / 'warehouse'}", "evaluation.k=[10]", "tokenize.engine=spark-nlp",
+                           "evaluation.models=[popularity,w2v_content,hybrid-social]"])
+    result = run_stage(spark, nlp_cfg, "run", run_id="run-nlp")
+    nlp, ml = Storage(nlp_cfg.storage.root), Storage(cfg.storage.root)
+    tokens = nlp.read(spark, "tokens")
+    assert result["tokenize"]["engine"] == "spark-nlp"
+    assert tokens.count() == 600 and tokens.where("engine != 'spark-nlp'").count() == 0
+    theirs = ml.read(spark, "tokens").select("item_id", F.col("tokens").alias("ml"))
+    assert tokens.join(theirs, "item_id").where("tokens = ml").count() == 600
+    values = {m: _metrics_of(spark, nlp, "run-nlp", m)[("ndcg", 10)] for m in ("popularity", "w2v_content",
+                                                                                "hybrid-social")}
+    pinned = PINNED_NDCG10_BY_LINE[spark_line()]
+    assert values["popularity"] == pytest.approx(pinned["popularity"], abs=1e-6)
+    assert values["w2v_content"] == pytest.approx(pinned["w2v_content"], abs=1e-6)
+    assert 0 < values["hybrid-social"] < 1
 
 
 def test_report_page(cfg, first_run):

@@ -11,7 +11,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from socialrec.core.config import CONF_DIR, load_config
-from socialrec.data.ingest import validate
+from socialrec.data.ingest import validate_dataset
 from socialrec.data.sources import load_raw
 
 from .conftest import SHARED_DATA
@@ -34,8 +34,7 @@ def _ingest(spark, name: str, *sets: str):
     if not (SHARED_DATA / _folder(name)).is_dir():
         pytest.skip(f"{SHARED_DATA / _folder(name)} not present")
     cfg = _cfg(name, *sets)
-    out = validate(load_raw(spark, cfg.dataset), dataset=cfg.dataset.name,
-                   event_weights=cfg.dataset.event_weights, edge_kinds=cfg.dataset.edge_kinds)
+    out = validate_dataset(load_raw(spark, cfg.dataset), cfg.dataset)
     stats = {(r.table, r.source): (r.read, r.accepted, r.rejected) for r in out.stats.collect()}
     for key, (read, acc, rej) in stats.items():
         assert read == acc + rej, key

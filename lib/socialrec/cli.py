@@ -136,12 +136,26 @@ def main(argv: list[str] | None = None) -> int:
         for f in c["files"]:
             print(f"    {f['table']:<13} from {f['source']:<45} {f['read']:>9,} read {f['accepted']:>9,} accepted "
                   f"{f['rejected']:>7,} rejected")
+        if c.get("items_without_text"):
+            print(f"  items without text: {c['items_without_text']:,} (used by the collaborative and social models; "
+                  "the text stages and content models skip them)")
+        if c.get("low_ratings"):
+            print(f"  low ratings: {c['low_ratings']:,} below dataset.positive_at {cfg.dataset.positive_at:g} "
+                  "(kept in interactions as low_rating; not positives)")
+        for table, stamp in c.get("dated_from_conf", {}).items():
+            print(f"  undated: every {table} row is stamped {stamp} (dataset.files.{table}.constants.ts)")
     if "tokenize" in result:
         t = result["tokenize"]
-        print(f"  tokens: {t['tokens']:,} over {t['items']:,} items ({t['empty']:,} items without a token)")
+        skipped = f", {t['no_text']:,} without text skipped" if t.get("no_text") else ""
+        print(f"  tokens ({t['engine']}): {t['tokens']:,} over {t['items']:,} items "
+              f"({t['empty']:,} items without a token{skipped})")
     if "word2vec" in result:
         w = result["word2vec"]
         print(f"  word2vec ({cfg.word2vec.engine}): {w['words']:,} word vectors, {w['items']:,} item vectors")
+        if w.get("skipped"):
+            print(f"    skipped: {w['skipped']}")
+        for name, why in w.get("quality", {}).get("missing", {}).items():
+            print(f"    {name} not computed: {why}")
     if "embed" in result:
         e = result["embed"]
         rate = f" at {e['texts_per_s']:,.0f} texts/s" if e["texts_per_s"] else ""

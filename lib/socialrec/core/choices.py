@@ -20,9 +20,12 @@ MODELS = ("popularity", "als", "w2v_content", "transformer_content", "hybrid",
           *(f"hybrid-no-{s}" for s in HYBRID_SIGNALS), "hybrid-social", "social")
 
 # dataset
-DATASETS = ("synthetic", "movielens-100k", "movielens-latest", "lastfm-hetrec", "stackexchange", "files")
+DATASETS = ("synthetic", "movielens-100k", "movielens-latest", "lastfm-hetrec", "stackexchange", "files",
+            "amazon-reviews", "mind")
 FILE_TABLES = ("users", "items", "interactions", "edges")
-FILE_FORMATS = ("csv", "json", "parquet")
+FILE_FORMATS = ("csv", "text", "json", "parquet")
+# How a file writes time (files adapter ``timestamp``); anything else is a Spark datetime pattern.
+TIMESTAMP_FORMATS = ("auto", "iso", "unix-seconds", "unix-millis")
 RATING_WEIGHTS = ("explicit", "binary")
 # The generated network's topics, in the order of socialrec.data.vocab.TOPICS (a test).
 SYNTHETIC_TOPICS = ("cooking", "football", "programming", "travel", "music", "fitness", "photography", "gardening",

@@ -49,6 +49,7 @@ from socialrec.core.choices import (
     STREAM_SOURCES,
     STREAM_TRIGGERS,
     SYNTHETIC_TOPICS,
+    TIMESTAMP_FORMATS,
     TOKENIZE_ENGINES,
     W2V_ENGINES,
 )
@@ -204,12 +205,19 @@ class SyntheticConfig:
 
 @dataclass
 class FileSourceConfig:
-    """One table of the generic ``files`` adapter: where, how, and which column is which."""
+    """One table of the generic ``files`` adapter: where, how, and which column is which
+    (socialrec.data.sources.files)."""
 
     path: str | None = None
-    format: str = "csv"  # csv | json | parquet
-    options: dict[str, str] = field(default_factory=dict)  # reader options, e.g. {sep: ";"}
-    columns: dict[str, str] = field(default_factory=dict)  # canonical name -> column in the file
+    format: str = "csv"  # csv | text (lines cut at a regex, options.sep) | json | parquet
+    options: dict[str, str] = field(default_factory=dict)  # reader options, e.g. {sep: "::", header: "false"}
+    # canonical name -> column in the file: its name, a dotted path into nested JSON, or
+    # its position from 0 in a file without a header line
+    columns: dict[str, str] = field(default_factory=dict)
+    # canonical name -> one value for every row, where the file has no such column
+    # (event: rating, kind: trust, ts: "2011-05-01" for undated data)
+    constants: dict[str, str] = field(default_factory=dict)
+    timestamp: str = "auto"  # auto | iso | unix-seconds | unix-millis | a Spark datetime pattern
 
     def check(self, key: str) -> None:
         _one_of(f"{key}.format", self.format, FILE_FORMATS)
@@ -219,6 +227,15 @@ class FileSourceConfig:
             if not col or "`" in col or any(ord(ch) < 32 for ch in col):
                 _bad(f"{key}.columns.{canon}", f"{col!r} is not a usable column name "
                                                "(empty, a backtick or a control character)")
+        for canon, value in self.constants.items():
+            if canon in self.columns:
+                _bad(f"{key}.constants.{canon}", f"{canon} is also mapped to a column ({self.columns[canon]}); "
+                                                 "give one")
+            if not str(value).strip():
+                _bad(f"{key}.constants.{canon}", "must not be empty")
+        if self.timestamp not in TIMESTAMP_FORMATS and "yy" not in self.timestamp:  # a pattern names the year
+            _bad(f"{key}.timestamp", f"must be one of {', '.join(TIMESTAMP_FORMATS)} or a Spark datetime pattern "
+                                     f"(e.g. dd/MM/yyyy HH:mm), got {self.timestamp!r}")
 
 
 @dataclass
@@ -230,6 +247,9 @@ class DatasetConfig:
     path: str | None = None
     seed: int = 7
     rating_weight: str = "explicit"  # explicit: the rating value; binary: 1.0 for every rating
+    # Ratings (event "rating") below this value are kept in ``interactions`` as event
+    # ``low_rating`` and are no positive: not in train or test pairs. null: every rating is one.
+    positive_at: float | None = None
     max_weight: float = 1_000_000.0  # larger interaction / edge weights are rejected as corrupt
     files: dict[str, FileSourceConfig] = field(default_factory=dict)
     event_weights: dict[str, float] = field(
@@ -251,10 +271,11 @@ class DatasetConfig:
             if table not in FILE_TABLES:
                 _bad(f"{key}.files.{table}", f"unknown table; known: {', '.join(FILE_TABLES)}")
             fs.check(f"{key}.files.{table}")
-        if adapter == "files":
-            for table in ("users", "items", "interactions"):
-                if table not in self.files:
-                    _bad(f"{key}.files.{table}", "is required by the files adapter")
+        if adapter == "files" and "interactions" not in self.files:
+            _bad(f"{key}.files.interactions", "is required by the files adapter (users, items and edges are "
+                                              "optional: users and items are then the ids the interactions name)")
+        if self.positive_at is not None and not self.positive_at > 0:
+            _bad(f"{key}.positive_at", f"must be a positive rating, got {self.positive_at}")
         if not self.max_weight > 0:
             _bad(f"{key}.max_weight", f"must be positive, got {self.max_weight}")
         if not self.event_weights:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame
 
@@ -15,7 +15,8 @@ class RawTables:
     ``integer_ids``: the source's ids are integers (MovieLens, Last.fm, Stack Exchange),
     so an id that is not one is rejected as such rather than looked up. ``max_weight``:
     the largest weight the source can carry (a 5-star scale: 5); ingest takes the
-    smaller of it and ``dataset.max_weight``."""
+    smaller of it and ``dataset.max_weight``. ``ts_format``: per table, how the source
+    writes time (``socialrec.data.ingest.parse_ts``; absent: ``auto``)."""
 
     users: DataFrame
     items: DataFrame
@@ -23,3 +24,4 @@ class RawTables:
     edges: DataFrame | None = None
     integer_ids: bool = False
     max_weight: float | None = None
+    ts_format: dict[str, str] = field(default_factory=dict)

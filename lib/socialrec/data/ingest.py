@@ -32,6 +32,7 @@ CONTENT_EARLIEST = "1800-01-01 00:00:00"
 FUTURE_SLACK = "INTERVAL 1 DAY"
 MAX_WEIGHT = DatasetConfig.max_weight  # larger weights are taken for corrupt values
 INTEGER = r"^-?[0-9]+$"  # Stack Exchange's Community user is -1
+LOW_RATING = "low_rating"  # the event of a rating below dataset.positive_at: kept, not a positive
 
 
 @dataclass
@@ -60,9 +61,20 @@ class Ingested:
         self.persisted.clear()
 
 
-def parse_ts(col: Column) -> Column:
-    """Text or epoch number -> timestamp; null when it cannot be parsed."""
+def parse_ts(col: Column, fmt: str = "auto") -> Column:
+    """Text or epoch number -> timestamp; null when it cannot be parsed as ``fmt``:
+    ``auto`` (an integer is epoch seconds, or milliseconds from 10^11 on; other text ISO
+    date or date-time), ``iso``, ``unix-seconds`` (decimals allowed), ``unix-millis``, or a
+    Spark datetime pattern such as ``dd/MM/yyyy HH:mm``."""
     text = F.trim(col)
+    if fmt == "iso":
+        return F.when(~text.rlike(r"^-?[0-9]+$"), F.try_to_timestamp(text))
+    if fmt == "unix-seconds":
+        return F.when(text.rlike(r"^-?[0-9]{1,12}(\.[0-9]+)?$"), F.timestamp_seconds(text.cast("double")))
+    if fmt == "unix-millis":
+        return F.when(text.rlike(r"^-?[0-9]{1,15}$"), F.timestamp_millis(text.cast("long")))
+    if fmt != "auto":
+        return F.try_to_timestamp(text, F.lit(fmt))
     is_int = text.rlike(r"^-?[0-9]{1,13}$")
     as_num = text.cast("long")
     epoch = F.when(F.abs(as_num) >= 100_000_000_000, F.timestamp_millis(as_num)).otherwise(
@@ -87,15 +99,17 @@ def _id_rules(integer_ids: bool, *names_cols: tuple[str, Column]) -> list[Rule]:
                  F.concat(F.lit(f"{name} is not an integer: "), col)) for name, col in names_cols]
 
 
-def _ts_rules(name: str, parsed: Column, raw: Column, required: bool, earliest: str = EARLIEST) -> list[Rule]:
+def _ts_rules(name: str, parsed: Column, raw: Column, required: bool, earliest: str = EARLIEST,
+              fmt: str = "auto") -> list[Rule]:
     """Timestamp checks. Events (interactions, edges) must be 1970 or later; creation
     dates of content (a 1944 film) may be as old as ``CONTENT_EARLIEST``."""
     missing = _blank(raw)
     rules = []
     if required:
         rules.append(Rule(name, missing, "missing timestamp"))
+    shape = "" if fmt == "auto" else f" as {fmt}"
     rules += [
-        Rule(name, ~missing & parsed.isNull(), F.concat(F.lit("unparseable timestamp: "), raw)),
+        Rule(name, ~missing & parsed.isNull(), F.concat(F.lit(f"unparseable timestamp{shape}: "), raw)),
         Rule(name, parsed < F.lit(earliest).cast("timestamp"),
              F.concat(F.lit(f"timestamp before {earliest[:4]}: "), raw)),
         Rule(
@@ -192,22 +206,36 @@ def validate(
     event_weights: dict[str, float],
     edge_kinds: list[str],
     max_weight: float = MAX_WEIGHT,
+    rating_weight: str = "explicit",
+    positive_at: float | None = None,
 ) -> Ingested:
     """Validate raw tables into canonical ones plus rejects (see module docstring).
 
     Weights above ``max_weight`` (or the source's own maximum, if smaller) are rejected.
+    Ratings (event ``rating``): with ``positive_at`` one below it is kept as event
+    ``LOW_RATING`` (no positive: ``socialrec.data.split.positives`` leaves it out);
+    ``rating_weight`` binary makes every rating's weight 1.0 (explicit: the rating).
+    Items need no text: an item without title and text is kept (the collaborative and
+    social models use it; the text stages skip it).
     The validated frames are persisted; call ``release()`` on the result when done."""
     persisted: list[DataFrame] = []
     if raw.max_weight is not None:
         max_weight = min(max_weight, raw.max_weight)
     ints = raw.integer_ids
+
+    def ts_of(table: str, col: Column) -> Column:
+        return parse_ts(col, raw.ts_format.get(table, "auto"))
+
+    def ts_rules(table: str, raw_col: Column, required: bool, earliest: str = EARLIEST) -> list[Rule]:
+        return _ts_rules(C.TS if table in ("interactions", "edges") else C.CREATED_AT, ts_of(table, raw_col), raw_col,
+                         required, earliest, raw.ts_format.get(table, "auto"))
     # ------------------------------------------------------------- users
     u = raw.users
     users, rej_users, st_users = _split(
         u,
         [Rule(C.USER, _blank(F.col(C.USER)), "missing user_id")]
         + _id_rules(ints, (C.USER, F.col(C.USER)))
-        + _ts_rules(C.CREATED_AT, parse_ts(_col_or_null(u, C.CREATED_AT)), _col_or_null(u, C.CREATED_AT), False, CONTENT_EARLIEST),
+        + ts_rules("users", _col_or_null(u, C.CREATED_AT), False, CONTENT_EARLIEST),
         table=USERS,
         dataset=dataset,
         raw_cols=_raw_cols(u),
@@ -215,7 +243,7 @@ def validate(
             C.USER: F.trim(F.col(C.USER)),
             "name": _col_or_null(u, "name"),
             "profile_text": _col_or_null(u, "profile_text"),
-            C.CREATED_AT: parse_ts(_col_or_null(u, C.CREATED_AT)),
+            C.CREATED_AT: ts_of("users", _col_or_null(u, C.CREATED_AT)),
         },
         dedupe_on=[C.USER],
         persisted=persisted,
@@ -237,9 +265,8 @@ def validate(
             *_id_rules(ints, (C.ITEM, F.col(C.ITEM)), (C.AUTHOR, F.col("_author"))),
             Rule(C.AUTHOR, ~_blank(F.col("_author")) & F.col("_author_ok").isNull(),
                  F.concat(F.lit("unknown author: "), F.col("_author"))),
-            Rule(C.TEXT, _blank(title) & _blank(text), "no title and no text"),
         ]
-        + _ts_rules(C.CREATED_AT, parse_ts(_col_or_null(it, C.CREATED_AT)), _col_or_null(it, C.CREATED_AT), False, CONTENT_EARLIEST),
+        + ts_rules("items", _col_or_null(it, C.CREATED_AT), False, CONTENT_EARLIEST),
         table=ITEMS,
         dataset=dataset,
         raw_cols=_raw_cols(raw.items),
@@ -251,7 +278,7 @@ def validate(
             C.TAGS: tags,
             C.KIND: F.coalesce(_col_or_null(it, C.KIND), F.lit("post")),
             C.PARENT: _col_or_null(it, C.PARENT),
-            C.CREATED_AT: parse_ts(_col_or_null(it, C.CREATED_AT)),
+            C.CREATED_AT: ts_of("items", _col_or_null(it, C.CREATED_AT)),
             C.CONTENT_HASH: F.sha2(F.concat_ws("\u0001", F.coalesce(title, F.lit("")), F.coalesce(text, F.lit(""))), 256),
         },
         dedupe_on=[C.ITEM],
@@ -267,7 +294,12 @@ def validate(
     w_raw = _col_or_null(ia, C.WEIGHT)
     w_num = try_cast(F.trim(w_raw), "double")
     ts_raw = F.col(C.TS)
-    ts = parse_ts(ts_raw)
+    ts = ts_of("interactions", ts_raw)
+    rating = event == "rating"
+    weight = F.coalesce(w_num, F.element_at(weights, event))  # a rating without a value: the event's weight
+    below = rating & (weight < positive_at) if positive_at is not None else F.lit(False)
+    if rating_weight == "binary":
+        weight = F.when(rating, F.lit(1.0)).otherwise(weight)
     interactions, rej_ia, st_ia = _split(
         ia,
         [
@@ -284,7 +316,7 @@ def validate(
             Rule(C.WEIGHT, ~_blank(w_raw) & (w_num > max_weight),
                  F.concat(F.lit(f"weight above the maximum {_num(max_weight)}: "), w_raw)),
         ]
-        + _ts_rules(C.TS, ts, ts_raw, True)
+        + ts_rules("interactions", ts_raw, True)
         + [
             Rule(C.USER, F.col("_user_ok").isNull(), F.concat(F.lit("unknown user: "), F.col("_user"))),
             Rule(C.ITEM, F.col("_item_ok").isNull(), F.concat(F.lit("unknown item: "), F.col("_item"))),
@@ -295,8 +327,8 @@ def validate(
         typed={
             C.USER: F.col("_user"),
             C.ITEM: F.col("_item"),
-            C.EVENT: event,
-            C.WEIGHT: F.coalesce(w_num, F.element_at(weights, event)),
+            C.EVENT: F.when(below, F.lit(LOW_RATING)).otherwise(event),
+            C.WEIGHT: weight,
             C.TS: ts,
             C.DETAIL: _col_or_null(ia, C.DETAIL),
         },
@@ -327,7 +359,7 @@ def validate(
                 Rule(C.WEIGHT, ~_blank(ew_raw) & (ew > max_weight),
                      F.concat(F.lit(f"weight above the maximum {_num(max_weight)}: "), ew_raw)),
             ]
-            + _ts_rules(C.TS, parse_ts(e_ts_raw), e_ts_raw, False)
+            + ts_rules("edges", e_ts_raw, False)
             + [
                 Rule(C.SRC, F.col("_src_ok").isNull(), F.concat(F.lit("unknown user: "), F.col("_src"))),
                 Rule(C.DST, F.col("_dst_ok").isNull(), F.concat(F.lit("unknown user: "), F.col("_dst"))),
@@ -340,7 +372,7 @@ def validate(
                 C.DST: F.col("_dst"),
                 C.KIND: kind,
                 C.WEIGHT: F.coalesce(ew, F.lit(1.0)),
-                C.TS: parse_ts(e_ts_raw),
+                C.TS: ts_of("edges", e_ts_raw),
                 C.EVIDENCE: F.col(C.EVIDENCE) if C.EVIDENCE in ed.columns else F.lit(None),
             },
             dedupe_on=[C.SRC, C.DST, C.KIND],
@@ -358,3 +390,11 @@ def validate(
         stats = stats.unionByName(st_edges)
     return Ingested(users=users, items=items, interactions=interactions, edges=edges, rejects=rejects, stats=stats,
                     persisted=persisted)
+
+
+def validate_dataset(raw: RawTables, dataset: DatasetConfig) -> Ingested:
+    """``validate`` with the configured dataset's rules (name, event weights, edge kinds,
+    maximum weight, rating weight and positive threshold)."""
+    return validate(raw, dataset=dataset.name, event_weights=dataset.event_weights, edge_kinds=dataset.edge_kinds,
+                    max_weight=dataset.max_weight, rating_weight=dataset.rating_weight,
+                    positive_at=dataset.positive_at)

@@ -174,6 +174,21 @@ def users_from_ids(id_frames: list[DataFrame], source: str) -> DataFrame:
     )
 
 
+def items_from_ids(ids: DataFrame, source: str) -> DataFrame:
+    """Raw items for sources without an item file: the distinct ids ``ids`` (one column
+    ``item_id``) mentions, without title or text; a numeric id doubles as the row number."""
+    return (
+        ids.select(F.trim(C.ITEM).alias(C.ITEM))
+        .where(F.col(C.ITEM).isNotNull() & (F.col(C.ITEM) != ""))
+        .distinct()
+        .select(
+            C.ITEM,
+            F.lit(source).alias(C.SOURCE),
+            F.coalesce(try_cast(F.col(C.ITEM), "long"), F.abs(F.xxhash64(C.ITEM))).alias(C.ROW),
+        )
+    )
+
+
 def _regex_literal(sep: str) -> str:
     return "".join("\\" + ch if ch in r".^$*+?{}[]\|()" else ch for ch in sep)
 

@@ -38,12 +38,19 @@ from pyspark.sql import functions as F
 
 from socialrec.core import columns as C
 from socialrec.core.choices import PROTOCOLS
+from socialrec.data.ingest import LOW_RATING
 
 _MOD = 2_147_483_647
 
 
 def _uniform(seed: int, *cols: Column) -> Column:
     return F.pmod(F.xxhash64(F.lit(seed), *cols), F.lit(_MOD)).cast("double") / F.lit(float(_MOD))
+
+
+def positives(interactions: DataFrame) -> DataFrame:
+    """The interactions that count as positives: all but ratings below
+    ``dataset.positive_at`` (event ``low_rating``, kept in ``interactions`` and counted)."""
+    return interactions.where(F.col(C.EVENT) != LOW_RATING)
 
 
 def to_pairs(

@@ -42,10 +42,16 @@ def word_quality(words: list[str], vectors: np.ndarray) -> dict[str, float]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         logging.getLogger("gensim").setLevel(logging.ERROR)
-        pearson, spearman, oov = kv.evaluate_word_pairs(_test_data("wordsim353.tsv"))
+        try:
+            pearson, spearman, oov = kv.evaluate_word_pairs(_test_data("wordsim353.tsv"))
+        except ValueError:  # gensim: "No valid similarity judgements found" (no pair in the vocabulary)
+            spearman, oov = None, 100.0
         out["wordsim353_spearman"] = float(spearman[0]) if spearman is not None else float("nan")
         out["wordsim353_oov_ratio"] = float(oov) / 100.0
-        score, sections = kv.evaluate_word_analogies(_test_data("questions-words.txt"))
+        try:
+            score, sections = kv.evaluate_word_analogies(_test_data("questions-words.txt"))
+        except ValueError:  # no question whose four words are all in the vocabulary
+            score, sections = float("nan"), []
     total = next((s for s in sections if s["section"] == "Total accuracy"), None)
     used = len(total["correct"]) + len(total["incorrect"]) if total else 0
     out["analogy_accuracy"] = float(score) if used else float("nan")

@@ -51,6 +51,11 @@ def _long_enough(tokens: Column, min_token_length: int) -> Column:
     return F.filter(tokens, lambda t: (F.length(t) >= min_token_length) | t.rlike(NO_SPACE_SCRIPTS))
 
 
+def has_text() -> Column:
+    """True for an item with a title or a text that is not blank (the text stages skip the others)."""
+    return (F.coalesce(F.trim(F.col(C.TITLE)), F.lit("")) != "") | (F.coalesce(F.trim(F.col(C.TEXT)), F.lit("")) != "")
+
+
 def item_text(items: DataFrame) -> Column:
     """Title and text of an item joined (either may be null)."""
     return F.concat_ws(". ", F.col(C.TITLE), F.col(C.TEXT))

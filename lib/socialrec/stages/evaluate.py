@@ -78,6 +78,11 @@ def evaluate_stage(
     try:
         for model in models:  # each model's metrics computed once and synced as its own slice
             recs = recs_all.where(F.col(C.MODEL) == model)
+            if recs.limit(1).count() == 0:  # e.g. a content model on a catalogue without text
+                info[f"{model}.not_evaluated"] = "no recommendations"
+                log.warning("evaluate: %s wrote no recommendations; no metrics for it", model)
+                storage.delete(spark, METRICS, {C.RUN_ID: run_id, C.MODEL: model, C.SPLIT: protocol, C.SEED: seed})
+                continue
             m = ranking_metrics(recs, truth, k=ks, metrics=accuracy, n_candidates=n_candidates, by=[C.SEGMENT])
             if beyond:
                 m = m.unionByName(beyond_accuracy(recs, k=ks, metrics=beyond, users=seg_users, by=[C.SEGMENT],

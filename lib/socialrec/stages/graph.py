@@ -11,7 +11,7 @@ from socialrec.core import columns as C
 from socialrec.core.config import GraphConfig
 from socialrec.core.schemas import EDGES, INTERACTIONS, ITEM_EMBEDDINGS, NODE_EMBEDDINGS, USER_PROFILES, USERS
 from socialrec.core.storage import Storage
-from socialrec.data.split import to_pairs
+from socialrec.data.split import positives, to_pairs
 from socialrec.features import graph as G
 from socialrec.stages.inputs import has_rows, node_vectors
 
@@ -50,7 +50,7 @@ def graph_stage(spark: SparkSession, storage: Storage, *, dataset: str, cfg: Gra
         out["profiles"] = {}
     else:
         items = vectors_frame(spark, ids, centre(m))
-        own = G.history_profiles(to_pairs(storage.read(spark, INTERACTIONS, dataset)), items).localCheckpoint()
+        own = G.history_profiles(to_pairs(positives(storage.read(spark, INTERACTIONS, dataset))), items).localCheckpoint()
         social = G.aggregate_profiles(own.select(C.USER, "vector"), g, hops=cfg.hops, attention=cfg.attention)
         rows = own.select(F.lit("history").alias("source"), C.USER, "vector", "n_items",
                           F.lit(None).cast("int").alias("n_neighbours"), F.lit(0).alias("hops")).unionByName(

@@ -11,9 +11,10 @@ from socialrec.core import columns as C
 from socialrec.core.config import DatasetConfig
 from socialrec.core.schemas import EDGES, INTERACTIONS, ITEMS, REJECTS, USERS
 from socialrec.core.storage import Storage
-from socialrec.data.ingest import validate
+from socialrec.data.ingest import LOW_RATING, validate_dataset
 from socialrec.data.readers import SourceError, read_failure
 from socialrec.data.sources import load_raw
+from socialrec.features.tokenize import has_text
 
 log = logging.getLogger(__name__)
 
@@ -21,10 +22,12 @@ log = logging.getLogger(__name__)
 def ingest_stage(spark: SparkSession, storage: Storage, dataset: DatasetConfig) -> dict:
     """Load the dataset's raw rows, validate them, sync the canonical tables and rejects."""
     raw = load_raw(spark, dataset)
-    out = validate(raw, dataset=dataset.name, event_weights=dataset.event_weights, edge_kinds=dataset.edge_kinds,
-                   max_weight=dataset.max_weight)
+    out = validate_dataset(raw, dataset)
     try:
-        return _write_ingested(spark, storage, dataset.name, out)
+        result = _write_ingested(spark, storage, dataset.name, out)
+        # Undated files stamped from conf (constants.ts): said in the run summary.
+        result["dated_from_conf"] = {t: fs.constants[C.TS] for t, fs in dataset.files.items() if C.TS in fs.constants}
+        return result
     except Exception as exc:  # a source file Spark could not decode: name it, not a JVM trace
         failure = read_failure(exc)
         if failure is None:
@@ -61,4 +64,13 @@ def _write_ingested(spark: SparkSession, storage: Storage, dataset_name: str, ou
         storage.merge(df, table, scope=scope)
         counts[table.name] = storage.read(spark, table, dataset_name).count()
         log.info("ingest: %s has %d rows for dataset %s", table.name, counts[table.name], dataset_name)
-    return {"tables": counts, "files": files}
+    # What the summary says beside the counts: items the text stages skip, ratings that
+    # are no positive (dataset.positive_at).
+    notes = {
+        "items_without_text": storage.read(spark, ITEMS, dataset_name).where(~has_text()).count(),
+        "low_ratings": storage.read(spark, INTERACTIONS, dataset_name).where(F.col(C.EVENT) == LOW_RATING).count(),
+    }
+    for what, n in notes.items():
+        if n:
+            log.info("ingest: %s: %d", what.replace("_", " "), n)
+    return {"tables": counts, "files": files, **notes}

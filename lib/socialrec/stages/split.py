@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 from socialrec.core import columns as C
 from socialrec.core.schemas import INTERACTIONS, SPLITS
 from socialrec.core.storage import Storage
-from socialrec.data.split import split, to_pairs
+from socialrec.data.split import positives, split, to_pairs
 from socialrec.stages.inputs import read_split
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ def split_stage(
     cold_share: float = 0.2, cold_history: int = 2, cut: str | None = None,
 ) -> dict[str, int]:
     """Split the dataset's (user, item) pairs into train and test; sync the ``splits`` slice."""
-    pairs = to_pairs(storage.read(spark, INTERACTIONS, dataset))
+    pairs = to_pairs(positives(storage.read(spark, INTERACTIONS, dataset)))
     train, test = split(pairs, protocol, ratio, seed, cold_share=cold_share, cold_history=cold_history, cut=cut)
     both = train.withColumn(C.PART, F.lit("train")).unionByName(test.withColumn(C.PART, F.lit("test")))
     both = both.withColumn(C.DATASET, F.lit(dataset)).withColumn(C.SPLIT, F.lit(protocol)).withColumn(

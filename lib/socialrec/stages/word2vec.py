@@ -9,8 +9,9 @@ from pyspark.sql import functions as F
 
 from socialrec.core import columns as C
 from socialrec.core.config import Word2VecConfig
-from socialrec.core.schemas import ITEM_W2V, METRICS, TOKENS, WORD_VECTORS
+from socialrec.core.schemas import ITEM_W2V, ITEMS, METRICS, TOKENS, WORD_VECTORS
 from socialrec.core.storage import Storage
+from socialrec.features.tokenize import has_text
 from socialrec.features.word2vec import item_vectors, train_word_vectors
 
 log = logging.getLogger(__name__)
@@ -21,8 +22,14 @@ def word2vec_stage(spark: SparkSession, storage: Storage, *, dataset: str, w2v: 
     """Train word vectors on the dataset's tokens; sync ``word_vectors`` and ``item_w2v``
     (variants mean and sif) for this engine."""
     toks = storage.read(spark, TOKENS, dataset)
-    if toks.limit(1).count() == 0:
+    if toks.limit(1).count() == 0 and storage.read(spark, ITEMS, dataset).where(has_text()).limit(1).count():
         raise RuntimeError(f"no tokens for dataset {dataset!r}; run `socialrec tokenize` (or `socialrec run`) first")
+    if toks.where(F.col("n_tokens") > 0).limit(1).count() == 0:  # a catalogue without text
+        why = f"no item of dataset {dataset!r} has a token (no title or text): no word vectors"
+        log.warning("word2vec: %s; the Word2Vec content model recommends nothing", why)
+        for table in (WORD_VECTORS, ITEM_W2V):  # the slice is recomputed whole: now it is empty
+            storage.delete(spark, table, {C.DATASET: dataset, "engine": w2v.engine})
+        return {"words": 0, "items": 0, "skipped": why}
     words = train_word_vectors(
         toks, engine=w2v.engine, vector_size=w2v.vector_size, window=w2v.window, min_count=w2v.min_count,
         max_iter=w2v.max_iter, partitions=w2v.partitions, step_size=w2v.step_size,
@@ -54,7 +61,9 @@ def _word_quality_metrics(spark, storage, word_vectors: DataFrame, *, run_id, da
     from socialrec.features.quality import word_quality
 
     rows = word_vectors.orderBy(F.desc("count")).limit(200_000).select("word", "vector").collect()  # bounded
-    q = word_quality([r.word for r in rows], np.array([r.vector for r in rows], dtype=np.float32))
+    q = word_quality([r.word for r in rows], np.array([r.vector for r in rows], dtype=np.float32)) if rows else \
+        {"wordsim353_spearman": float("nan"), "wordsim353_oov_ratio": 1.0, "analogy_accuracy": float("nan"),
+         "analogy_questions": 0.0}
     recs = [
         (run_id, dataset, "word2vec", f"w2v-{engine}", "words", name, 0, float(value),
          int(q["analogy_questions"]) if name.startswith("analogy") else None, None, None, None)
@@ -64,4 +73,10 @@ def _word_quality_metrics(spark, storage, word_vectors: DataFrame, *, run_id, da
     df = spark.createDataFrame(recs, METRICS.schema)
     storage.merge(df, METRICS)
     log.info("word2vec quality: %s", ", ".join(f"{k} {v:.3f}" for k, v in q.items()))
-    return q
+    # A figure the vocabulary cannot support is missing, with the reason (not an error).
+    why = {"wordsim353_spearman": f"no WordSim-353 pair has both words among the {len(rows):,} word vectors",
+           "analogy_accuracy": f"no analogy question has its four words among the {len(rows):,} word vectors"}
+    missing = {name: reason for name, reason in why.items() if np.isnan(q[name])}
+    for name, reason in missing.items():
+        log.warning("word2vec quality: %s not computed: %s", name, reason)
+    return {**q, "missing": missing}

@@ -24,11 +24,11 @@ def load_raw(spark: SparkSession, dataset: DatasetConfig) -> RawTables:
     if adapter == "movielens-100k":
         from socialrec.data.sources.movielens import movielens_100k
 
-        return movielens_100k(spark, dataset.path, rating_weight=dataset.rating_weight)
+        return movielens_100k(spark, dataset.path)
     if adapter == "movielens-latest":
         from socialrec.data.sources.movielens import movielens_latest
 
-        return movielens_latest(spark, dataset.path, rating_weight=dataset.rating_weight)
+        return movielens_latest(spark, dataset.path)
     if adapter == "lastfm-hetrec":
         from socialrec.data.sources.lastfm import lastfm_hetrec
 
@@ -40,5 +40,13 @@ def load_raw(spark: SparkSession, dataset: DatasetConfig) -> RawTables:
     if adapter == "files":
         from socialrec.data.sources.files import files
 
-        return files(spark, dataset.files)
+        return files(spark, dataset.files, base=dataset.path)
+    if adapter == "amazon-reviews":
+        from socialrec.data.sources.amazon import amazon_reviews
+
+        return amazon_reviews(spark, dataset)
+    if adapter == "mind":
+        from socialrec.data.sources.mind import mind
+
+        return mind(spark, dataset.path)
     raise ConfigError(f"dataset.adapter: unknown dataset {adapter!r}; known: {', '.join(DATASETS)}")

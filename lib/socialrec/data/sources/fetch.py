@@ -3,7 +3,8 @@
 For users with internet access; nothing else in socialrec touches the network, and the
 tests use ``file://`` archives. MovieLens and HetRec archives come from GroupLens; each
 extracted data file is checked against the SHA-256 pinned here (taken from the copies
-this project is tested on). Stack Exchange dumps come from the Internet Archive, whose
+this project is tested on), and for the larger MovieLens releases (1M to 32M) the archive
+against the MD5 GroupLens publishes beside it (pinned here too). Stack Exchange dumps come from the Internet Archive, whose
 file list publishes an MD5 per archive; the download is checked against it, then
 extracted with ``7z`` (7-Zip must be installed for that step).
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import shutil
 import subprocess
 import tempfile
@@ -33,9 +35,13 @@ class Archive:
     folder: str  # the folder inside the zip that holds the files ("" for the top level)
     sha256: dict[str, str] = field(default_factory=dict)  # data file -> SHA-256
     terms: str = ""
+    # The archive's MD5 as GroupLens publishes it (``<url>.md5``), pinned here: the
+    # download must match both the pin and the published file.
+    md5: str | None = None
 
 
 GROUPLENS = "https://files.grouplens.org/datasets"
+GROUPLENS_TERMS = "GroupLens: research use; no redistribution or commercial use without permission."
 ARCHIVES: dict[str, Archive] = {
     "movielens-100k": Archive(
         f"{GROUPLENS}/movielens/ml-100k.zip", "ml-100k",
@@ -45,7 +51,7 @@ ARCHIVES: dict[str, Archive] = {
             "u.user": "f120e114da2e8cf314fd28f99417c94ae9ddf1cb6db8ce0e4b5995d40e90e62c",
             "u.genre": "9757e0d3e6b298159a80dd48eaf938114690e911e39af97a76949ef1663610bb",
         },
-        "GroupLens: research use; no redistribution or commercial use without permission.",
+        GROUPLENS_TERMS,
     ),
     "movielens-latest": Archive(
         f"{GROUPLENS}/movielens/ml-latest-small.zip", "ml-latest-small",
@@ -55,7 +61,7 @@ ARCHIVES: dict[str, Archive] = {
             "tags.csv": "92a9f8bb7916dceef6151209845788c3643f794dfa79d1feaec7121b5960399d",
             "links.csv": "97ad18e4e56a09363c65676b6cb3482ce3e2cea2372a24620c1599c843325f31",
         },
-        "GroupLens: research use; no redistribution or commercial use without permission.",
+        GROUPLENS_TERMS,
     ),
     "lastfm-hetrec": Archive(
         f"{GROUPLENS}/hetrec2011/hetrec2011-lastfm-2k.zip", "",
@@ -69,6 +75,15 @@ ARCHIVES: dict[str, Archive] = {
         "HetRec 2011 / Last.fm: non-commercial use only.",
     ),
 }
+# The larger MovieLens releases (the presets conf/datasets/movielens-*.yaml): archive MD5s
+# as published beside each archive (<url>.md5).
+for _name, _folder, _md5 in (("1m", "ml-1m", "c4d9eecfca2ab87c1945afe126590906"),
+                             ("10m", "ml-10M100K", "ce571fd55effeba0271552578f2648bd"),
+                             ("20m", "ml-20m", "cd245b17a1ae2cc31bb14903e1204af3"),
+                             ("25m", "ml-25m", "6b51fb2759a8657d3bfcbfc42b592ada"),
+                             ("32m", "ml-32m", "d472be332d4daa821edc399621853b57")):
+    ARCHIVES[f"movielens-{_name}"] = Archive(f"{GROUPLENS}/movielens/ml-{_name}.zip", _folder, terms=GROUPLENS_TERMS,
+                                             md5=_md5)
 STACKEXCHANGE_ITEMS = "https://archive.org/download/stackexchange"
 STACKEXCHANGE_TERMS = "CC BY-SA: attribute the site and the authors."
 
@@ -108,6 +123,8 @@ def fetch(name: str, dest: str | Path, *, archive: Archive | None = None) -> Pat
     with tempfile.TemporaryDirectory() as tmp:
         zpath = Path(tmp) / "archive.zip"
         _download(spec.url, zpath)
+        if spec.md5:
+            _check_md5(spec, zpath, Path(tmp) / "archive.zip.md5")
         try:
             with zipfile.ZipFile(zpath) as zf:
                 members = {Path(m).name: m for m in zf.namelist() if not m.endswith("/")
@@ -126,6 +143,18 @@ def fetch(name: str, dest: str | Path, *, archive: Archive | None = None) -> Pat
             raise FetchError(f"{target / fname}: SHA-256 {actual} does not match the pinned {expected}")
     log.info("fetch: %s verified in %s (%s)", name, target, spec.terms)
     return target
+
+
+def _check_md5(spec: Archive, zpath: Path, sidecar: Path) -> None:
+    """The archive's MD5 against the pinned value and the one published beside it."""
+    _download(f"{spec.url}.md5", sidecar)
+    published = re.search(r"\b[0-9a-f]{32}\b", sidecar.read_text(errors="replace"))
+    if published is None or published.group() != spec.md5:
+        raise FetchError(f"{spec.url}.md5: publishes {published.group() if published else 'no MD5'}, "
+                         f"not the pinned {spec.md5}: the archive changed; check the release before using it")
+    actual = _digest(zpath, "md5")
+    if actual != spec.md5:
+        raise FetchError(f"{spec.url}: MD5 {actual} does not match the published {spec.md5}")
 
 
 def _fetch_stackexchange(site: str, dest: Path) -> Path:

@@ -1,8 +1,8 @@
 """MovieLens adapters: ``movielens-100k`` (GroupLens ml-100k + IMDb plots) and
 ``movielens-latest`` (ml-latest-small + TMDb overviews).
 
-Ratings become interactions (event ``rating``; weight the rating, or 1.0 with
-``dataset.rating_weight: binary``). Item text is title, genres and the plot/overview
+Ratings become interactions (event ``rating``, weight the rating as read; ingest
+applies ``dataset.rating_weight`` and ``dataset.positive_at``). Item text is title, genres and the plot/overview
 (and, for movielens-latest, the tags users gave). MovieLens has no social graph.
 """
 
@@ -29,11 +29,7 @@ def _iso_or_raw(raw, fmt: str):
     return F.when(parsed.isNotNull(), F.date_format(parsed, "yyyy-MM-dd HH:mm:ss")).otherwise(raw)
 
 
-def _rating_weight(col, rating_weight: str):
-    return col if rating_weight == "explicit" else F.when(col.isNotNull(), F.lit("1"))
-
-
-def movielens_100k(spark: SparkSession, path: str | None, *, rating_weight: str = "explicit") -> RawTables:
+def movielens_100k(spark: SparkSession, path: str | None) -> RawTables:
     root = require_files(path, ML100K_FILES, "movielens-100k")
     # u.genre: 19 lines naming the genre flags of u.item, in order.
     genres = [line.split("|")[0] for line in (root / "u.genre").read_text(encoding="latin-1").splitlines() if "|" in line]
@@ -79,14 +75,12 @@ def movielens_100k(spark: SparkSession, path: str | None, *, rating_weight: str 
     )
 
     ratings = split_fields(read_lines(spark, root / "u.data"), "\t", ["user_id", "item_id", "rating", "ts"])
-    interactions = ratings.withColumn(C.EVENT, F.lit("rating")).withColumn(
-        C.WEIGHT, _rating_weight(F.col("rating"), rating_weight)
-    )
+    interactions = ratings.withColumn(C.EVENT, F.lit("rating")).withColumn(C.WEIGHT, F.col("rating"))
     return RawTables(users=users, items=items, interactions=interactions, edges=None, integer_ids=True,
                      max_weight=RATING_MAX)
 
 
-def movielens_latest(spark: SparkSession, path: str | None, *, rating_weight: str = "explicit") -> RawTables:
+def movielens_latest(spark: SparkSession, path: str | None) -> RawTables:
     root = require_files(path, LATEST_FILES, "movielens-latest")
     ratings = read_csv(spark, root / "ratings.csv", ["userId", "movieId", "rating", "timestamp"])
     tags = read_csv(spark, root / "tags.csv", ["userId", "movieId", "tag", "timestamp"])
@@ -131,7 +125,7 @@ def movielens_latest(spark: SparkSession, path: str | None, *, rating_weight: st
     )
     rate = ratings.select(
         F.col("userId").alias(C.USER), F.col("movieId").alias(C.ITEM), F.lit("rating").alias(C.EVENT),
-        _rating_weight(F.col("rating"), rating_weight).alias(C.WEIGHT), F.col("timestamp").alias(C.TS),
+        F.col("rating").alias(C.WEIGHT), F.col("timestamp").alias(C.TS),
         F.lit(None).cast("string").alias(C.DETAIL), "_error", C.SOURCE, C.ROW,
     )
     tagged = tags.select(
