@@ -53,11 +53,12 @@ def embed_stage(spark: SparkSession, storage: Storage, *, dataset: str, emb: Emb
             new.unpersist()
     stored = storage.read(spark, ITEM_EMBEDDINGS, dataset).where(F.col(C.MODEL) == emb.model)
     total, nulls = stored.agg(F.count(F.lit(1)), F.sum(F.when(F.col("vector").isNull(), 1).otherwise(0))).first()
-    out = {"items": total, "embedded": n_todo, "kept": total - n_todo, "no_text": int(nulls or 0),
-           "seconds": round(seconds, 2), "texts_per_s": round(n_todo / seconds, 1) if seconds else None}
+    n_text = n_todo - blank.value  # blank texts get a null vector without the model
+    out = {"items": total, "embedded": n_text, "kept": total - n_todo, "no_text": int(nulls or 0),
+           "seconds": round(seconds, 2), "texts_per_s": round(n_text / seconds, 1) if seconds and n_text else None}
     if blank.value:
         log.warning("embed: %d of the %d items embedded now have no text (null or blank); their vector is null",
                     blank.value, n_todo)
     log.info("embed: %s: %d items, %d embedded now (%.0f texts/s), %d unchanged kept, %d without text",
-             emb.model, total, n_todo, out["texts_per_s"] or 0, out["kept"], out["no_text"])
+             emb.model, total, n_text, out["texts_per_s"] or 0, out["kept"], out["no_text"])
     return out

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
 from socialrec.core import columns as C
 from socialrec.core.config import GraphConfig
+from socialrec.core.schemas import ITEMS, RECOMMENDATIONS
+from socialrec.features.tokenize import has_text
 from socialrec.models.content import recommend_by_content
 from socialrec.models.popularity import recommend_popular
 from socialrec.stages.inputs import social_graph, stored_vectors
 
 if TYPE_CHECKING:
     from socialrec.stages.context import Built, ModelSpec, RecommendContext
+
+log = logging.getLogger(__name__)
 
 
 def build_popularity(ctx: RecommendContext, spec: ModelSpec) -> Built:
@@ -28,6 +33,12 @@ def build_content(ctx: RecommendContext, spec: ModelSpec) -> Built:
     vecs = stored_vectors(ctx.spark, ctx.storage, dataset=ctx.dataset, kind=kind, embed_model=ctx.embed_model,
                           w2v_engine=ctx.w2v_engine, w2v_variant=ctx.content.variant)
     if vecs.limit(1).count() == 0:
+        if ctx.storage.read(ctx.spark, ITEMS, ctx.dataset).where(has_text()).limit(1).count() == 0:
+            # A catalogue without text (a ratings export): nothing to compare, no list; the
+            # evaluate stage then writes no metrics for the model and says so.
+            log.warning("%s: no item of dataset %s has text; no recommendations", spec.name, ctx.dataset)
+            empty = ctx.spark.createDataFrame([], RECOMMENDATIONS.schema)
+            return empty, {f"{spec.name}.skipped": "no item has text"}, []
         if kind == "w2v":
             raise RuntimeError(f"w2v_content: no {ctx.content.variant} item vectors from the {ctx.w2v_engine} engine "
                                f"for dataset {ctx.dataset!r}; run `socialrec word2vec` first")
