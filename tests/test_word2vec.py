@@ -83,3 +83,17 @@ def test_w2v_content_ranks_by_cosine_and_removes_seen(spark):
 def test_word2vec_rejects_unknown_engine(corpus):
     with pytest.raises(ValueError, match="word2vec.engine: 'fasttext'"):
         train_word_vectors(corpus, engine="fasttext")
+
+
+def test_word_quality_of_a_vocabulary_without_judgements_is_missing_not_an_error():
+    """A catalogue with titles only can leave a vocabulary in which no WordSim-353 pair and
+    no analogy question is found: gensim raises there; the figures come back missing."""
+    import numpy as np
+
+    from socialrec.features.quality import word_quality
+
+    q = word_quality(["zzyzx"], np.ones((1, 4), dtype=np.float32))
+    assert np.isnan(q["wordsim353_spearman"]) and q["wordsim353_oov_ratio"] == 1.0
+    assert np.isnan(q["analogy_accuracy"]) and q["analogy_questions"] == 0.0
+    full = word_quality(["king", "queen", "man", "woman", "tiger", "cat"], np.eye(6, dtype=np.float32))
+    assert 0.0 <= full["wordsim353_oov_ratio"] < 1.0 and not np.isnan(full["wordsim353_spearman"])
