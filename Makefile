@@ -31,8 +31,8 @@ test: setup
 # CI's share of the Spark 3.5 line (on top of `make test` on 4.1): the session and jars,
 # both tokenisation engines (Spark NLP runs there), every adapter's good and bad input
 # (the files adapter's shapes and the presets too), the real datasets, the whole pipeline
-# (and a run with the Spark NLP engine), the stream, and Delta tables shared with 4.1. `make test SPARK_LINE=3.5` runs
-# the whole suite on it (about 18 min here).
+# (and a run with the Spark NLP engine), the stream, and Delta tables shared with 4.1.
+# `make test SPARK_LINE=3.5` runs the whole suite on it (about 18 min here).
 SPARK35_TESTS := tests/test_session.py tests/test_config.py tests/test_tokenize.py tests/test_bad_input.py \
 	tests/test_files_adapter.py tests/test_presets.py tests/test_real_data.py tests/test_pipeline.py \
 	tests/test_stream.py tests/test_cross_line.py
