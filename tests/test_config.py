@@ -200,3 +200,14 @@ def test_model_registry_declares_what_each_model_needs():
     assert models_need(["hybrid-social"], "graph") and not models_need(["hybrid", "social"], "graph")
     assert not models_need(["als"], "w2v") and models_need(["als"], "w2v", bridge=["w2v"])
     assert not models_need(["popularity"], "transformer") and models_need(["transformer_content"], "transformer")
+
+
+def test_a_users_file_naming_a_preset_refines_it(tmp_path):
+    """Layers: base and env < conf/datasets/<name>.yaml < the user's files < --set."""
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("dataset:\n  name: filmtrust\n  positive_at: 3.5\n")
+    cfg = load_config([CONF_DIR / "base.yaml", CONF_DIR / "env" / "test.yaml", mine])
+    assert cfg.dataset.positive_at == 3.5  # the preset says 3
+    assert cfg.dataset.edge_kinds == ["trust"] and "interactions" in cfg.dataset.files  # the rest is the preset's
+    assert cfg.spark.master == "local[2]"  # env/test.yaml, under the preset
+    assert load_config([CONF_DIR / "base.yaml", mine], ["dataset.positive_at=2"]).dataset.positive_at == 2.0

@@ -113,14 +113,15 @@ def test_headerless_ratings_and_trust_only(spark, tmp_path):
     assert items == {"11": (None, None), "12": (None, None), "13": (None, None)}  # accepted without text
     got = sorted((r.user_id, r.item_id, r.event, r.weight, str(r.ts)) for r in out.interactions.collect())
     assert got == [("10", "11", "rating", 5.0, "2001-09-09 01:46:40"), ("10", "12", "rating", 3.0, "2001-09-09 01:47:40"),
-                   ("11", "11", "rating", 2.0, "2001-09-09 01:48:40"), ("13", "12", "rating", 1.0, "2001-09-09 01:49:40")]
+                   ("11", "11", "rating", 2.0, "2001-09-09 01:48:40")]
     assert sorted((r.src, r.dst, r.kind, r.weight) for r in out.edges.collect()) == [
         ("10", "11", "trust", 1.0), ("11", "12", "trust", 1.0), ("12", "10", "trust", 1.0), ("14", "10", "trust", 1.0)]
     assert _rejects(out) == [
         ("edges", "trust.txt", 4, "dst", "self edge"),
-        ("interactions", "ratings.txt", 4, "ts", "unparseable timestamp as unix-seconds: notatime")]
+        ("interactions", "ratings.txt", 4, "ts", "unparseable timestamp as unix-seconds: notatime"),
+        ("interactions", "ratings.txt", 5, "weight", "missing rating")]
     files = {(r.table, r.source): (r.read, r.accepted, r.rejected) for r in out.stats.collect()}
-    assert files[("interactions", "ratings.txt")] == (5, 4, 1) and files[("edges", "trust.txt")] == (5, 4, 1)
+    assert files[("interactions", "ratings.txt")] == (5, 3, 2) and files[("edges", "trust.txt")] == (5, 4, 1)
     assert files[("items", "ratings.txt (item ids)")] == (3, 3, 0)
 
 
@@ -129,8 +130,7 @@ def test_positive_at_keeps_low_ratings_apart_and_binary_weights(spark, tmp_path)
                      "dataset.rating_weight=binary")
     out = _validated(spark, cfg)
     got = sorted((r.user_id, r.item_id, r.event, r.weight) for r in out.interactions.collect())
-    assert got == [("10", "11", "rating", 1.0), ("10", "12", "low_rating", 1.0), ("11", "11", "low_rating", 1.0),
-                   ("13", "12", "low_rating", 1.0)]  # a missing rating is the event's weight (1.0): below 4
+    assert got == [("10", "11", "rating", 1.0), ("10", "12", "low_rating", 1.0), ("11", "11", "low_rating", 1.0)]
     from socialrec.data.split import positives
 
     assert [(r.user_id, r.item_id) for r in positives(out.interactions).collect()] == [("10", "11")]
@@ -211,3 +211,15 @@ def test_missing_columns_stop_naming_them(spark, tmp_path):
     with pytest.raises(ConfigError, match=r"dataset.files.interactions.timestamp: must be one of auto, iso, "
                                           r"unix-seconds, unix-millis or a Spark datetime pattern"):
         _files_cfg({"interactions": {**files["interactions"], "timestamp": "epoch"}})
+
+
+def test_a_pattern_the_value_does_not_fit_is_a_reject_on_both_lines(spark, tmp_path):
+    """1/2/2011 under dd/MM/yyyy: Spark 3.5's default parser policy would raise (the old
+    parser reads it); the session sets CORRECTED, so it is a reject with the raw value."""
+    (tmp_path / "r.csv").write_text("1,100,4,02/01/2011 10:30\n1,200,5,1/2/2011 10:30\n")
+    fs = {"path": str(tmp_path / "r.csv"), "options": {"header": "false"}, "timestamp": "dd/MM/yyyy HH:mm",
+          "columns": {"user_id": 0, "item_id": 1, "weight": 2, "ts": 3}, "constants": {"event": "rating"}}
+    out = _validated(spark, _files_cfg({"interactions": fs}, "dataset.event_weights={rating: 1.0}"))
+    assert [str(r.ts) for r in out.interactions.collect()] == ["2011-01-02 10:30:00"]
+    assert _rejects(out) == [("interactions", "r.csv", 2, "ts", "unparseable timestamp as dd/MM/yyyy HH:mm: "
+                                                                 "1/2/2011 10:30")]

@@ -70,7 +70,7 @@ def test_space_separated_trust_datasets(spark, tmp_path, preset):
     out, files = _ingest(spark, preset, tmp_path)
     assert files[("interactions", ratings)] == (4, 3, 1) and files[("edges", trust)] == (3, 3, 0)
     assert _reasons(out) == [("interactions", 4, "malformed line: expected at least 3 fields separated by "
-                                                 "'\\\\s+', got 2")]
+                                                 "white space, got 2")]
     events = sorted((r.user_id, r.item_id, r.event) for r in out.interactions.collect())
     cut = {"filmtrust": 3, "epinions": 4}[preset]
     assert events == [("1", "1", "low_rating"), ("1", "2", "rating"),
@@ -119,7 +119,8 @@ def test_amazon_reviews_with_and_without_metadata(spark, tmp_path):
     items_conf = json.dumps({"path": str(meta), "format": "json",
                              "columns": {"item_id": "asin", "title": "title", "text": "description"}})
     out, _ = _ingest(spark, "amazon-reviews", path, f"dataset.files={{items: {items_conf}}}")
-    assert {r.item_id: r.title for r in out.items.collect()} == {"B1": "Steel kettle", "B2": "Mug"}
+    assert {r.item_id: (r.title, r.text) for r in out.items.collect()} == {"B1": ("Steel kettle", "1.7 l steel"),
+                                                                           "B2": ("Mug", None)}
 
 
 def test_mind_news_and_behaviors(spark, tmp_path):
@@ -130,12 +131,14 @@ def test_mind_news_and_behaviors(spark, tmp_path):
     (tmp_path / "behaviors.tsv").write_text(
         "1\tU1\t11/11/2019 9:05:58 AM\tN1 N2\tN3-1 N1-0\n"
         "2\tU1\t11/12/2019 1:00:00 PM\tN1 N2\tN2-1\n"
-        "3\tU2\t11/13/2019 8:00:00 AM\t\tN3-0 N9-1\n")
+        "3\tU2\t11/13/2019 8:00:00 AM\t\tN3-0 N9-1 N3\n")
     out, files = _ingest(spark, "mind", tmp_path)
     got = sorted((r.user_id, r.item_id, r.event, str(r.ts)) for r in out.interactions.collect())
     assert got == [("U1", "N1", "history", "2019-11-11 09:05:58"), ("U1", "N2", "click", "2019-11-12 13:00:00"),
                    ("U1", "N2", "history", "2019-11-11 09:05:58"), ("U1", "N3", "click", "2019-11-11 09:05:58")]
-    assert _reasons(out) == [("interactions", 3, "unknown item: N9")]
+    # row = line x 100,000 + the entry's position (impressions from 1, history from 50,000)
+    assert _reasons(out) == [("interactions", 300_002, "unknown item: N9"),
+                             ("interactions", 300_003, "impression is not <news id>-1 or -0: N3")]
     assert {r.item_id: r.tags for r in out.items.collect()}["N2"] == ["news", "world"]
 
 

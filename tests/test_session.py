@@ -22,6 +22,7 @@ def test_local_mode_uses_cached_jars(tmp_path):
                         "spark-xml_2.12-0.18.0.jar"]}[J.spark_line()]
     assert conf["spark.jars"].split(",") == [str(d / name) for name in expected]
     assert conf["spark.sql.ansi.enabled"] == {"4.1": "true", "3.5": "false"}[J.spark_line()]
+    assert conf["spark.sql.legacy.timeParserPolicy"] == "CORRECTED"  # 3.5's own default would raise on 1/2/2011
     assert conf["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
     assert "spark.serializer" not in conf  # no Spark NLP jar cached -> not configured
 

@@ -6,6 +6,10 @@ Code that would otherwise check versions calls these instead:
   each line's own default (on in 4.x, off in 3.5), so a session never inherits it from
   the environment. The code is written so that both settings give the same results:
   casts that may fail go through ``try_cast``, which is null on bad input on either line.
+* ``TIME_PARSER``: ``spark.sql.legacy.timeParserPolicy`` = ``CORRECTED`` on both lines
+  (4.x's default; 3.5's is ``EXCEPTION``, where a value the old parser would read
+  differently, ``1/2/2011`` under ``dd/MM/yyyy``, raises even inside ``try_to_timestamp``
+  instead of being null, i.e. a reject).
 * ``try_cast(col, type)``: ``Column.try_cast`` (Spark 4.0+); on 3.5, with ANSI off,
   ``cast`` already returns null where the value does not parse.
 * ``to_arrow(df)``: ``DataFrame.toArrow`` (Spark 4.0+); on 3.5 the same Arrow batches
@@ -23,6 +27,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 
 ANSI = {"4.1": True, "3.5": False}
+TIME_PARSER = "CORRECTED"
 
 
 def try_cast(col: Column, data_type: str) -> Column:

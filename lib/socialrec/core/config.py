@@ -7,8 +7,9 @@ their types), then builds the typed ``Config`` below. Every problem raises
 ``ConfigError`` naming the key and what is wrong with it.
 
 When a dataset is named and ``conf/datasets/<name>.yaml`` exists next to the base file,
-it is layered after the files given (but before ``--set``), so
-``--set dataset.name=movielens-100k`` picks up that dataset's defaults.
+it is layered after the project's files given (base, env) and before the user's own
+files (any outside ``conf/``) and ``--set``, so ``--set dataset.name=movielens-100k``
+picks up that dataset's defaults and a user's file naming a preset refines it.
 """
 
 from __future__ import annotations
@@ -708,18 +709,25 @@ def load_config(
 ) -> Config:
     """Load and validate the configuration (see module docstring)."""
     paths = [Path(p) for p in files] if files else default_conf_files(env)
+    layers = [_read_yaml(path) for path in paths]
     raw: dict[str, Any] = {}
-    for path in paths:
-        raw = _deep_merge(raw, _read_yaml(path))
+    for layer in layers:
+        raw = _deep_merge(raw, layer)
     parsed_overrides = [_parse_override(o) for o in overrides or []]
-    # The dataset layer is chosen by the name as it stands after all overrides.
+    # The dataset layer is chosen by the name as it stands after all overrides, and goes
+    # under the user's own files (those outside conf/): base and env < dataset preset <
+    # your files < --set, so a conf of yours that names a preset refines it.
     probe = _deep_merge(raw, {})
     for key, value in parsed_overrides:
         _set_path(probe, key, value)
     name = (probe.get("dataset") or {}).get("name") or "synthetic"
     ds_file = CONF_DIR / "datasets" / f"{name}.yaml"
     if ds_file.exists() and ds_file not in paths:
-        raw = _deep_merge(raw, _read_yaml(ds_file))
+        ours = [CONF_DIR.resolve() in path.resolve().parents for path in paths]
+        at = ours.index(False) if False in ours else len(paths)
+        raw = {}
+        for layer in [*layers[:at], _read_yaml(ds_file), *layers[at:]]:
+            raw = _deep_merge(raw, layer)
     for key, value in parsed_overrides:
         _set_path(raw, key, value)
     cfg = _build(Config, raw, "")

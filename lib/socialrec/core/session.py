@@ -17,7 +17,7 @@ import tempfile
 from pyspark.sql import SparkSession
 
 from socialrec.core import jars as J
-from socialrec.core.compat import ANSI
+from socialrec.core.compat import ANSI, TIME_PARSER
 from socialrec.core.config import JarsConfig, SparkConfig
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ def session_conf(spark: SparkConfig, jars: JarsConfig) -> dict[str, str]:
         "spark.driver.memory": spark.driver_memory,
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.ansi.enabled": str(ANSI[line]).lower(),
+        "spark.sql.legacy.timeParserPolicy": TIME_PARSER,
     }
     nlp = spark_nlp_wanted(jars)
     coordinates = list(J.jar_set(line).required) + (list(J.jar_set(line).spark_nlp) if nlp else [])

@@ -296,7 +296,7 @@ def validate(
     ts_raw = F.col(C.TS)
     ts = ts_of("interactions", ts_raw)
     rating = event == "rating"
-    weight = F.coalesce(w_num, F.element_at(weights, event))  # a rating without a value: the event's weight
+    weight = F.coalesce(w_num, F.element_at(weights, event))  # (a rating without a value is a reject)
     below = rating & (weight < positive_at) if positive_at is not None else F.lit(False)
     if rating_weight == "binary":
         weight = F.when(rating, F.lit(1.0)).otherwise(weight)
@@ -310,6 +310,7 @@ def validate(
             Rule(C.EVENT, F.element_at(weights, event).isNull(),
                  F.concat(F.lit("unknown event kind: "), F.col(C.EVENT),
                           F.lit(f" (known: {', '.join(event_weights)})"))),
+            Rule(C.WEIGHT, rating & _blank(w_raw), "missing rating"),
             Rule(C.WEIGHT, ~_blank(w_raw) & w_num.isNull(), F.concat(F.lit("weight is not a number: "), w_raw)),
             Rule(C.WEIGHT, ~_blank(w_raw) & ((w_num <= 0) | F.isnan(w_num) | (w_num == float("inf"))),
                  F.concat(F.lit("weight must be a positive finite number: "), w_raw)),

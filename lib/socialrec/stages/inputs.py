@@ -67,7 +67,7 @@ def bridge_vectors(spark, storage, *, dataset, kinds, embed_model, w2v_engine, w
     for kind in kinds:
         vecs = stored_vectors(spark, storage, dataset=dataset, kind=kind, embed_model=embed_model,
                               w2v_engine=w2v_engine, w2v_variant=w2v_variant)
-        if vecs.limit(1).count() == 0:
+        if vecs.where(F.col("vector").isNotNull()).limit(1).count() == 0:
             log.warning("als.bridge: no %s item vectors for dataset %s; the bridge goes without them", kind, dataset)
             continue
         out.append(vecs.select(C.ITEM, "vector"))

@@ -32,7 +32,7 @@ def build_content(ctx: RecommendContext, spec: ModelSpec) -> Built:
     kind = spec.options["vectors"]
     vecs = stored_vectors(ctx.spark, ctx.storage, dataset=ctx.dataset, kind=kind, embed_model=ctx.embed_model,
                           w2v_engine=ctx.w2v_engine, w2v_variant=ctx.content.variant)
-    if vecs.limit(1).count() == 0:
+    if vecs.where(F.col("vector").isNotNull()).limit(1).count() == 0:
         if ctx.storage.read(ctx.spark, ITEMS, ctx.dataset).where(has_text()).limit(1).count() == 0:
             # A catalogue without text (a ratings export): nothing to compare, no list; the
             # evaluate stage then writes no metrics for the model and says so.

@@ -4,8 +4,10 @@ layouts): ``amazon-reviews``.
 * reviews (``dataset.path``: the ``*_5.json[.gz]`` file, or a folder of them): one
   interaction per review, event ``rating``, weight ``overall`` (1-5), time
   ``unixReviewTime`` (Unix seconds).
-* items: from a metadata file when ``dataset.files.items`` names one (the files
-  adapter's mapping, e.g. ``{item_id: asin, title: title, text: description}``);
+* items: from a metadata file when ``dataset.files.items`` names one (JSON lines, the
+  2018 ``meta_<Category>.json`` layout; the 2014 metadata files are Python literals, not
+  JSON, and must be converted first), with the files adapter's mapping, e.g. ``{item_id:
+  asin, title: title, text: description}`` (a list of paragraphs is joined);
   otherwise from the reviews themselves: title = the first review's summary, text = the
   item's ``REVIEWS_IN_TEXT`` earliest reviews (summary and text). That text is written by
   reviewers, some of whom may be test users of a random split: docs/datasets.md says
@@ -22,10 +24,11 @@ from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
 
 from socialrec.core import columns as C
+from socialrec.core.compat import try_cast
 from socialrec.core.config import DatasetConfig, FileSourceConfig
 from socialrec.data.contract import RawTables
 from socialrec.data.readers import ERROR, SourceError, users_from_ids
-from socialrec.data.sources.files import read_table
+from socialrec.data.sources.files import read_table, under_base
 
 REVIEWS_IN_TEXT = 5
 TEXT_CHARS = 4000
@@ -42,8 +45,9 @@ def amazon_reviews(spark: SparkSession, dataset: DatasetConfig) -> RawTables:
     ok = reviews.where(F.col(ERROR).isNull())
     users = users_from_ids([ok.select(C.USER)], f"{Path(dataset.path).name} (reviewer ids)")
     meta = dataset.files.get("items")
-    if meta is not None:
-        items = read_table(spark, "items", meta)
+    if meta is not None:  # a relative path: beside the reviews
+        folder = dataset.path if Path(dataset.path).is_dir() else str(Path(dataset.path).parent)
+        items = read_table(spark, "items", under_base(meta, folder))
     else:
         items = _items_from_reviews(spark, dataset.path)
     return RawTables(users=users, items=items, interactions=reviews, integer_ids=False, max_weight=5.0,
@@ -57,7 +61,7 @@ def _items_from_reviews(spark: SparkSession, path: str):
                           f"(it has {', '.join(raw.columns)})")
     summary = F.col("summary") if "summary" in raw.columns else F.lit(None).cast("string")
     body = F.col("reviewText") if "reviewText" in raw.columns else F.lit(None).cast("string")
-    w = Window.partitionBy("asin").orderBy(F.col("unixReviewTime").cast("long"), F.col("reviewerID"))
+    w = Window.partitionBy("asin").orderBy(try_cast(F.col("unixReviewTime"), "long"), F.col("reviewerID"))
     first = (raw.where(F.col("asin").isNotNull())
              .select(F.trim("asin").alias(C.ITEM), summary.alias("s"), body.alias("b"),
                      F.row_number().over(w).alias("n"))

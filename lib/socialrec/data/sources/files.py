@@ -53,7 +53,7 @@ from py4j.protocol import Py4JJavaError
 from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
+from pyspark.sql.types import ArrayType, StringType, StructField, StructType
 
 from socialrec.core import columns as C
 from socialrec.core.config import FileSourceConfig
@@ -121,9 +121,9 @@ def read_table(spark: SparkSession, name: str, fs: FileSourceConfig) -> DataFram
         raise SourceError(f"{what}: {path} has no {' / '.join(absent)} column {listing}: map one in "
                           f"{what}.columns or give a value for every row in {what}.constants "
                           f"(e.g. {_example(absent[0])})")
-    cols = {canon: F.col(src).cast("string") for canon, src in source_of.items()}
+    cols = {canon: _as_text(df, src) for canon, src in source_of.items()}
     cols.update({canon: F.lit(str(value)) for canon, value in fs.constants.items()})
-    used = {src.split(".")[0].strip("`") for src in source_of.values()}
+    used = {src.strip("`") if src.startswith("`") else src.split(".")[0] for src in source_of.values()}
     ignored = sorted(set(have) - used)
     if ignored:  # schema rule: columns beyond the canonical ones are not read (see docs/tables.md, "Guarantees")
         log.info("%s: %s: column(s) %s are not canonical and are ignored", what, path, ", ".join(ignored))
@@ -144,11 +144,20 @@ def read_table(spark: SparkSession, name: str, fs: FileSourceConfig) -> DataFram
     return out.withColumn(C.SOURCE, F.lit(Path(str(path)).name))
 
 
-def _under(fs: FileSourceConfig, base: str) -> FileSourceConfig:
+def under_base(fs: FileSourceConfig, base: str) -> FileSourceConfig:
+    """``fs`` with a relative path taken under the folder (or URI) ``base``."""
     if "://" in fs.path or Path(fs.path).expanduser().is_absolute():
         return fs
     joined = f"{base.rstrip('/')}/{fs.path}" if "://" in base else str(Path(base).expanduser() / fs.path)
     return dataclasses.replace(fs, path=joined)
+
+
+def _as_text(df: DataFrame, src: str) -> Column:
+    """The column as a string; a JSON array of strings (a list of description paragraphs)
+    as its elements joined by a space."""
+    if isinstance(df.select(F.col(src)).schema[0].dataType, ArrayType):
+        return F.array_join(F.col(src).cast("array<string>"), " ")
+    return F.col(src).cast("string")
 
 
 def _example(column: str) -> str:
@@ -205,18 +214,24 @@ def _load(spark: SparkSession, fs: FileSourceConfig, location: str, what: str,
 
 def _text(spark: SparkSession, fs: FileSourceConfig, location: str, what: str,
           wanted: list[str]) -> tuple[DataFrame, Column]:
-    """Lines cut at the regular expression ``options.sep`` (default: runs of white space;
+    """Lines cut at the regular expression ``options.sep`` (default: runs of white space,
     leading and trailing white space ignored). Columns are ``_c0`` … for as many fields as
     the first line has, or the first line's fields with ``header: "true"``; a line with
-    fewer fields than the mapped positions need is a reject, extra fields are ignored."""
+    fewer fields than the mapped positions need, or more than the first line has (two
+    records run together), is a reject. Lines of white space only are no records."""
     sep = str(fs.options.get("sep", fs.options.get("delimiter", WHITESPACE)))
     try:
-        re.compile(sep)
+        empty = re.fullmatch(sep, "") is not None
     except re.error as exc:
         raise SourceError(f"{what}.options.sep: {sep!r} is not a regular expression: {exc}") from None
+    if empty:
+        raise SourceError(f"{what}.options.sep: {sep!r} matches the empty string, so it would cut between every "
+                          f"character; a literal character that is special in a regular expression needs a "
+                          f"backslash (e.g. '\\|')")
     lines = read_lines(spark, location, encoding=str(fs.options.get("encoding", "UTF-8")))
-    lines = lines.where(F.trim(F.col("_line")) != "")
-    parts = F.split(F.trim(F.col("_line")), sep, -1) if sep == WHITESPACE else F.split(F.col("_line"), sep, -1)
+    text = F.regexp_replace(F.col("_line"), r"^\s+|\s+$", "") if sep == WHITESPACE else F.col("_line")
+    lines = lines.where(F.regexp_replace(F.col("_line"), r"\s", "") != "")
+    parts = F.split(text, sep, -1)
     first = lines.orderBy(C.ROW).select(parts.alias("p")).first()  # one line: the column names or count
     if first is None:
         raise SourceError(f"{location}: no lines")
@@ -230,9 +245,12 @@ def _text(spark: SparkSession, fs: FileSourceConfig, location: str, what: str,
     positions += [names.index(c) for c in wanted if c in names]
     need = max(positions, default=0) + 1
     n = F.size(parts)
-    error = F.when(undecodable(F.col("_line")), F.lit("encoding error: undecodable bytes in line")).when(
-        n < need, F.concat(F.lit(f"malformed line: expected at least {need} fields separated by {sep!r}, got "),
-                           n.cast("string")))
+    by = "white space" if sep == WHITESPACE else repr(sep)
+    error = (F.when(undecodable(F.col("_line")), F.lit("encoding error: undecodable bytes in line"))
+             .when(n < need, F.concat(F.lit(f"malformed line: expected at least {need} fields separated by {by}, "
+                                            "got "), n.cast("string")))
+             .when(n > len(names), F.concat(F.lit(f"malformed line: expected {len(names)} fields separated by {by} "
+                                                  "(as the first line), got "), n.cast("string"))))
     cols = [F.when(n > i, F.element_at(parts, i + 1)).alias(name) for i, name in enumerate(names)]
     return lines.select(*cols, "_line", C.ROW), error
 
@@ -241,7 +259,7 @@ def files(spark: SparkSession, tables: dict[str, FileSourceConfig], base: str | 
     """The configured tables; a relative ``path`` is taken under ``base`` (``dataset.path``,
     so a preset names its files and ``--set dataset.path=DIR`` says where they are)."""
     if base:
-        tables = {name: _under(fs, base) for name, fs in tables.items()}
+        tables = {name: under_base(fs, base) for name, fs in tables.items()}
     read = {name: read_table(spark, name, fs) for name, fs in tables.items()}
     interactions, edges = read["interactions"], read.get("edges")
     ok_ia = interactions.where(F.col(ERROR).isNull())

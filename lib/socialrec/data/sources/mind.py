@@ -8,8 +8,16 @@
   ``click``, dated by the impression); each news id in the click history is one too
   (event ``history``, dated by the first impression that lists it: it was clicked
   before then). Shown-but-not-clicked news (``-0``) are not positives and are not kept.
-  A history or impression that names no news of news.tsv is rejected as an unknown item.
+  A history or impression that names no news of news.tsv is rejected as an unknown item;
+  an impression that is neither ``<id>-1`` nor ``<id>-0`` (MINDlarge's unlabelled test
+  impressions) is rejected as such.
 * no social graph; users are those of behaviors.tsv.
+
+One line of behaviors.tsv gives many rows: each has ``_row`` = line × ``PER_LINE`` +
+its position in the line's impressions (positions from 1) or history (from
+``HISTORY_AT``), so a reject names the line and the entry. The summary's counts for
+behaviors.tsv are of these rows, not of lines; a line's shown-but-not-clicked news and a
+history entry a later line repeats are no rows.
 """
 
 from __future__ import annotations
@@ -23,6 +31,8 @@ from socialrec.data.readers import ERROR, read_lines, require_files, split_field
 
 FILES = ["news.tsv", "behaviors.tsv"]
 TIME = "M/d/yyyy h:mm:ss a"
+PER_LINE = 100_000  # rows per behaviors line: impressions at 1.., history at HISTORY_AT..
+HISTORY_AT = 50_000
 
 
 def mind(spark: SparkSession, path: str | None) -> RawTables:
@@ -37,16 +47,22 @@ def mind(spark: SparkSession, path: str | None) -> RawTables:
     behaviors = split_fields(read_lines(spark, root / "behaviors.tsv"), "\t",
                              ["impression_id", "user_id", "time", "history", "impressions"], min_fields=5)
     ok = behaviors.where(F.col(ERROR).isNull())
-    clicked = behaviors.select(
-        C.USER, F.explode_outer(F.split(F.coalesce(F.col("impressions"), F.lit("")), " ")).alias("_imp"),
-        "time", "impression_id", ERROR, C.SOURCE, C.ROW, "_line")
-    clicks = clicked.where(F.col(ERROR).isNotNull() | F.col("_imp").endswith("-1")).select(
+    line = F.col(C.ROW) * PER_LINE
+    shown = behaviors.select(
+        C.USER, F.posexplode_outer(F.split(F.coalesce(F.col("impressions"), F.lit("")), " ")).alias("_pos", "_imp"),
+        "time", "impression_id", ERROR, C.SOURCE, line.alias("_line_row"), "_line")
+    labelled = F.col("_imp").rlike(r"^\S+-[01]$")
+    clicks = shown.where(F.col(ERROR).isNotNull() | ~labelled | F.col("_imp").endswith("-1")).select(
         C.USER, F.regexp_replace("_imp", r"-1$", "").alias(C.ITEM), F.lit("click").alias(C.EVENT),
         F.lit(None).cast("string").alias(C.WEIGHT), F.col("time").alias(C.TS),
-        F.concat(F.lit("impression "), F.col("impression_id")).alias(C.DETAIL), ERROR, C.SOURCE, C.ROW, "_line")
+        F.concat(F.lit("impression "), F.col("impression_id")).alias(C.DETAIL),
+        F.coalesce(F.col(ERROR), F.when(~labelled, F.concat(F.lit("impression is not <news id>-1 or -0: "),
+                                                            F.coalesce(F.col("_imp"), F.lit("(none)"))))).alias(ERROR),
+        C.SOURCE, (F.col("_line_row") + F.col("_pos") + 1).alias(C.ROW), "_line")
     # History: one row per (user, news), dated by the user's first impression listing it.
-    listed = ok.select(C.USER, F.explode(F.split(F.trim("history"), " ")).alias(C.ITEM), "time",
-                       F.to_timestamp("time", TIME).alias("_t"), C.SOURCE, C.ROW, "_line").where(
+    listed = ok.select(C.USER, F.posexplode(F.split(F.trim("history"), " ")).alias("_pos", C.ITEM), "time",
+                       F.try_to_timestamp(F.col("time"), F.lit(TIME)).alias("_t"), C.SOURCE,
+                       (F.col(C.ROW) * PER_LINE + HISTORY_AT + F.col("_pos")).alias(C.ROW), "_line").where(
         F.col(C.ITEM) != "")
     first = Window.partitionBy(C.USER, C.ITEM).orderBy(F.col("_t").asc_nulls_last(), C.ROW)
     history = listed.withColumn("_n", F.row_number().over(first)).where("_n = 1").select(
