@@ -35,3 +35,16 @@ def storage(tmp_path):
     from socialrec.core.storage import Storage
 
     return Storage(root=str(tmp_path / "warehouse"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _drop_cached_data_after_each_module():
+    """The suite shares one 2g driver: data a module's tests cached (validate's persisted
+    frames, a fixture's corpus) is dropped when the module ends, so that the heap left for
+    broadcasts later in the run does not depend on which modules ran before."""
+    yield
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.catalog.clearCache()
