@@ -22,6 +22,15 @@ def _ingest(spark, preset: str, path, *more):
     return out, {(r.table, r.source): (r.read, r.accepted, r.rejected) for r in out.stats.collect()}
 
 
+def _folder(root, name: str, files: dict[str, str]):
+    """A dataset folder ``root/name`` holding ``files`` (file name -> text)."""
+    folder = root / name
+    folder.mkdir()
+    for fname, text in files.items():
+        (folder / fname).write_text(text)
+    return folder
+
+
 def _reasons(out):
     return sorted((r.table, r.row, r.reason) for r in out.rejects.collect())
 
@@ -43,19 +52,17 @@ def test_movielens_1m_dat_files(spark, tmp_path):
 
 
 def test_movielens_10m_and_20m_layouts(spark, tmp_path):
-    ten = tmp_path / "ten"
-    ten.mkdir()
-    (ten / "ratings.dat").write_text("1::122::5::838985046\n1::185::4.5::838983525\n")
-    (ten / "movies.dat").write_text("122::Boomerang (1992)::Comedy|Romance\n185::Net, The (1995)::Action|Crime\n")
+    ten = _folder(tmp_path, "ten", {"ratings.dat": "1::122::5::838985046\n1::185::4.5::838983525\n",
+                                    "movies.dat": "122::Boomerang (1992)::Comedy|Romance\n"
+                                                  "185::Net, The (1995)::Action|Crime\n"})
     out, files = _ingest(spark, "movielens-10m", ten)
     assert files[("interactions", "ratings.dat")] == (2, 2, 0)
     assert sorted(r.weight for r in out.interactions.collect()) == [4.5, 5.0]
-    twenty = tmp_path / "twenty"
-    twenty.mkdir()
-    (twenty / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,2,3.5,1112486027\n1,29,3.5,1112484676\n")
-    (twenty / "movies.csv").write_text('movieId,title,genres\n2,Jumanji (1995),Adventure|Children\n'
-                                       '29,"City of Lost Children, The (1995)",Adventure|Drama\n')
-    (twenty / "tags.csv").write_text("userId,movieId,tag,timestamp\n18,29,dark,1240597180\n")
+    twenty = _folder(tmp_path, "twenty", {
+        "ratings.csv": "userId,movieId,rating,timestamp\n1,2,3.5,1112486027\n1,29,3.5,1112484676\n",
+        "movies.csv": 'movieId,title,genres\n2,Jumanji (1995),Adventure|Children\n'
+                      '29,"City of Lost Children, The (1995)",Adventure|Drama\n',
+        "tags.csv": "userId,movieId,tag,timestamp\n18,29,dark,1240597180\n"})
     out, files = _ingest(spark, "movielens-20m", twenty)
     assert files[("interactions", "ratings.csv")] == (2, 2, 0)
     assert {r.item_id: r.title for r in out.items.collect()}["29"] == "City of Lost Children, The (1995)"
@@ -82,17 +89,13 @@ def test_space_separated_trust_datasets(spark, tmp_path, preset):
 
 
 def test_ciaodvd_and_ciao(spark, tmp_path):
-    dvd = tmp_path / "dvd"
-    dvd.mkdir()
-    (dvd / "movie-ratings.txt").write_text("1,1,1,1,4,2012-03-10\n1,2,1,2,5,2012-03-11\n2,1,1,3,3,2011-13-01\n")
-    (dvd / "trusts.txt").write_text("1,2,1\n2,1,1\n")
+    dvd = _folder(tmp_path, "dvd", {"movie-ratings.txt": "1,1,1,1,4,2012-03-10\n1,2,1,2,5,2012-03-11\n"
+                                                         "2,1,1,3,3,2011-13-01\n",
+                                    "trusts.txt": "1,2,1\n2,1,1\n"})
     out, files = _ingest(spark, "ciaodvd", dvd)
     assert files[("interactions", "movie-ratings.txt")] == (3, 2, 1)
     assert _reasons(out) == [("interactions", 3, "unparseable timestamp as iso: 2011-13-01")]
-    ciao = tmp_path / "ciao"
-    ciao.mkdir()
-    (ciao / "rating.txt").write_text("1 10 3 5 4\n2 10 3 2 4\n")
-    (ciao / "trustnetwork.txt").write_text("1 2\n")
+    ciao = _folder(tmp_path, "ciao", {"rating.txt": "1 10 3 5 4\n2 10 3 2 4\n", "trustnetwork.txt": "1 2\n"})
     out, files = _ingest(spark, "ciao", ciao)
     assert sorted((r.user_id, r.event, r.weight) for r in out.interactions.collect()) == [
         ("1", "rating", 5.0), ("2", "low_rating", 2.0)]
