@@ -211,3 +211,13 @@ def test_a_users_file_naming_a_preset_refines_it(tmp_path):
     assert cfg.dataset.edge_kinds == ["trust"] and "interactions" in cfg.dataset.files  # the rest is the preset's
     assert cfg.spark.master == "local[2]"  # env/test.yaml, under the preset
     assert load_config([CONF_DIR / "base.yaml", mine], ["dataset.positive_at=2"]).dataset.positive_at == 2.0
+
+
+def test_the_preset_goes_under_the_users_file_whichever_way_conf_is_named():
+    """The repository's conf/ and the package's conf link are the same folder: a preset
+    layer goes after base.yaml named either way (base.yaml's embed.fields is [text],
+    the synthetic preset's [title, text])."""
+    from .conftest import ROOT
+
+    for base in (ROOT / "conf" / "base.yaml", CONF_DIR / "base.yaml"):
+        assert load_config([base]).embed.fields == ["title", "text"], base

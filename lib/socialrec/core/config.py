@@ -723,8 +723,9 @@ def load_config(
     name = (probe.get("dataset") or {}).get("name") or "synthetic"
     ds_file = CONF_DIR / "datasets" / f"{name}.yaml"
     if ds_file.exists() and ds_file not in paths:
-        conf_dir = os.path.abspath(str(CONF_DIR)) + os.sep  # a folder, or a path inside a wheel
-        ours = [os.path.abspath(str(path)).startswith(conf_dir) for path in paths]
+        # The project's conf folder (a link in the source tree, a path inside a wheel).
+        conf_dir = os.path.realpath(str(CONF_DIR)) + os.sep
+        ours = [os.path.realpath(str(path)).startswith(conf_dir) for path in paths]
         at = ours.index(False) if False in ours else len(paths)
         raw = {}
         for layer in [*layers[:at], _read_yaml(ds_file), *layers[at:]]:
