@@ -213,11 +213,18 @@ def test_a_users_file_naming_a_preset_refines_it(tmp_path):
     assert load_config([CONF_DIR / "base.yaml", mine], ["dataset.positive_at=2"]).dataset.positive_at == 2.0
 
 
-def test_the_preset_goes_under_the_users_file_whichever_way_conf_is_named():
-    """The repository's conf/ and the package's conf link are the same folder: a preset
-    layer goes after base.yaml named either way (base.yaml's embed.fields is [text],
-    the synthetic preset's [title, text])."""
-    from .conftest import ROOT
+def test_the_preset_goes_after_base_and_env_wherever_they_are(tmp_path):
+    """The repository's conf files passed by path while the package reads its own (a job
+    under spark-submit), or copies of them: the preset still goes after base and env
+    (base.yaml's embed.fields is [text], the synthetic preset's [title, text])."""
+    import shutil
 
-    for base in (ROOT / "conf" / "base.yaml", CONF_DIR / "base.yaml"):
-        assert load_config([base]).embed.fields == ["title", "text"], base
+    copy = tmp_path / "copy"
+    (copy / "env").mkdir(parents=True)
+    shutil.copy(CONF_DIR / "base.yaml", copy / "base.yaml")
+    shutil.copy(CONF_DIR / "env" / "cluster.yaml", copy / "env" / "cluster.yaml")
+    mine = tmp_path / "small.yaml"
+    mine.write_text("dataset: {synthetic: {users: 150}}\n")
+    for base in (CONF_DIR, copy):
+        cfg = load_config([base / "base.yaml", base / "env" / "cluster.yaml", mine])
+        assert cfg.embed.fields == ["title", "text"] and cfg.dataset.synthetic.users == 150, base

@@ -7,9 +7,10 @@ their types), then builds the typed ``Config`` below. Every problem raises
 ``ConfigError`` naming the key and what is wrong with it.
 
 When a dataset is named and ``conf/datasets/<name>.yaml`` exists next to the base file,
-it is layered after the project's files given (base, env) and before the user's own
-files (any outside ``conf/``) and ``--set``, so ``--set dataset.name=movielens-100k``
-picks up that dataset's defaults and a user's file naming a preset refines it.
+it is layered after the last base or environment file given (``base.yaml``,
+``env/<name>.yaml``) and before the files after it (the user's own) and ``--set``, so
+``--set dataset.name=movielens-100k`` picks up that dataset's defaults and a user's
+file naming a preset refines it.
 """
 
 from __future__ import annotations
@@ -715,18 +716,19 @@ def load_config(
         raw = _deep_merge(raw, layer)
     parsed_overrides = [_parse_override(o) for o in overrides or []]
     # The dataset layer is chosen by the name as it stands after all overrides, and goes
-    # under the user's own files (those outside conf/): base and env < dataset preset <
-    # your files < --set, so a conf of yours that names a preset refines it.
+    # under the user's own files: base and env < dataset preset < your files < --set, so
+    # a conf of yours that names a preset refines it.
     probe = _deep_merge(raw, {})
     for key, value in parsed_overrides:
         _set_path(probe, key, value)
     name = (probe.get("dataset") or {}).get("name") or "synthetic"
     ds_file = CONF_DIR / "datasets" / f"{name}.yaml"
     if ds_file.exists() and ds_file not in paths:
-        # The project's conf folder (a link in the source tree, a path inside a wheel).
-        conf_dir = os.path.realpath(str(CONF_DIR)) + os.sep
-        ours = [os.path.realpath(str(path)).startswith(conf_dir) for path in paths]
-        at = ours.index(False) if False in ours else len(paths)
+        # After the last base or environment layer (base.yaml, env/<name>.yaml, whether
+        # the repository's, the package's or a copy), before the files that follow it.
+        layer_of = [os.path.basename(str(path).rstrip("/")) == "base.yaml"
+                    or os.path.basename(os.path.dirname(str(path).rstrip("/"))) == "env" for path in paths]
+        at = max((i + 1 for i, is_layer in enumerate(layer_of) if is_layer), default=0)
         raw = {}
         for layer in [*layers[:at], _read_yaml(ds_file), *layers[at:]]:
             raw = _deep_merge(raw, layer)
