@@ -61,7 +61,7 @@ def test_ingest_derives_users_and_items_without_text(spark, byo):
     assert files[("edges", "trust.txt")]["read"] == n_trust
     assert files[("interactions", "ratings.csv")]["accepted"] == n_ratings  # nothing wrong in these files
     items = storage.read(spark, "items", "trustnet")
-    assert items.count() == ingest["items_without_text"] == items.where("title is null and text is null").count()
+    assert items.count() == result["tokenize"]["no_text"] == items.where("title is null and text is null").count()
     low = storage.read(spark, "interactions", "trustnet").where("event = 'low_rating'").count()
     assert low == ingest["low_ratings"] > 0  # the "views" (2 stars) are below positive_at 3
     users = storage.read(spark, "users", "trustnet").count()
@@ -73,9 +73,10 @@ def test_ingest_derives_users_and_items_without_text(spark, byo):
 
 def test_text_stages_skip_and_say_so(byo):
     _, result, _, _ = byo
-    assert result["tokenize"]["items"] == 0 and result["tokenize"]["no_text"] == result["ingest"]["items_without_text"]
+    n_items = result["ingest"]["tables"]["items"]
+    assert result["tokenize"]["items"] == 0 and result["tokenize"]["no_text"] == n_items
     assert result["word2vec"]["skipped"].startswith("no item of dataset 'trustnet' has a token")
-    assert result["embed"]["no_text"] == result["ingest"]["items_without_text"] and result["embed"]["embedded"] == 0
+    assert result["embed"]["no_text"] == n_items and result["embed"]["embedded"] == 0
 
 
 def test_metrics_for_every_model_that_needs_no_text(spark, byo):

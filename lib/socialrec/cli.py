@@ -136,9 +136,6 @@ def main(argv: list[str] | None = None) -> int:
         for f in c["files"]:
             print(f"    {f['table']:<13} from {f['source']:<45} {f['read']:>9,} read {f['accepted']:>9,} accepted "
                   f"{f['rejected']:>7,} rejected")
-        if c.get("items_without_text"):
-            print(f"  items without text: {c['items_without_text']:,} (used by the collaborative and social models; "
-                  "the text stages and content models skip them)")
         if c.get("low_ratings"):
             print(f"  low ratings: {c['low_ratings']:,} below dataset.positive_at {cfg.dataset.positive_at:g} "
                   "(kept in interactions as low_rating; not positives)")
@@ -146,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  undated: every {table} row is stamped {stamp} (dataset.files.{table}.constants.ts)")
     if "tokenize" in result:
         t = result["tokenize"]
-        skipped = f", {t['no_text']:,} without text skipped" if t.get("no_text") else ""
+        skipped = (f", {t['no_text']:,} without text skipped: the collaborative and social models use them"
+                   if t.get("no_text") else "")
         print(f"  tokens ({t['engine']}): {t['tokens']:,} over {t['items']:,} items "
               f"({t['empty']:,} items without a token{skipped})")
     if "word2vec" in result:

@@ -14,7 +14,6 @@ from socialrec.core.storage import Storage
 from socialrec.data.ingest import LOW_RATING, validate_dataset
 from socialrec.data.readers import SourceError, read_failure
 from socialrec.data.sources import load_raw
-from socialrec.features.tokenize import has_text
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +63,9 @@ def _write_ingested(spark: SparkSession, storage: Storage, dataset_name: str, ou
         storage.merge(df, table, scope=scope)
         counts[table.name] = storage.read(spark, table, dataset_name).count()
         log.info("ingest: %s has %d rows for dataset %s", table.name, counts[table.name], dataset_name)
-    # What the summary says beside the counts: items the text stages skip, ratings that
-    # are no positive (dataset.positive_at).
-    notes = {
-        "items_without_text": storage.read(spark, ITEMS, dataset_name).where(~has_text()).count(),
-        "low_ratings": storage.read(spark, INTERACTIONS, dataset_name).where(F.col(C.EVENT) == LOW_RATING).count(),
-    }
-    for what, n in notes.items():
-        if n:
-            log.info("ingest: %s: %d", what.replace("_", " "), n)
-    return {"tables": counts, "files": files, **notes}
+    # Ratings that are no positive (dataset.positive_at), for the summary. (Items without
+    # text are counted once, by the tokenize stage that skips them.)
+    low = storage.read(spark, INTERACTIONS, dataset_name).where(F.col(C.EVENT) == LOW_RATING).count()
+    if low:
+        log.info("ingest: %d ratings below dataset.positive_at kept as %s", low, LOW_RATING)
+    return {"tables": counts, "files": files, "low_ratings": low}
