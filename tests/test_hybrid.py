@@ -20,8 +20,10 @@ from socialrec.models.hybrid import (
     candidates,
     coordinate_ascent,
     rank_with,
+    rank_with_model,
     social_inputs,
     train_ranker,
+    train_xgb_ranker,
 )
 
 
@@ -101,6 +103,59 @@ def test_ranker_learns_the_predictive_signal(spark):
 
     pair = train_ranker(cands, objective="pairwise")  # differences within a user: popularity still leads
     assert pair["popularity"] > abs(pair["als"]) and pair["popularity"] > 0
+
+
+def _known_order(spark, users: range, *, labelled: bool) -> DataFrame:
+    """Six candidates per user, i0..i5: popularity rises with j, the similarity to the
+    user's closest history item is a seeded shuffle of six levels. Heavy users (300 items)
+    engaged with the most popular (i5), light users (3 items) with the most similar: the
+    right order needs popularity x activity, which no linear blend of the features has."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for u in users:
+        heavy = u % 2 == 0
+        sim = [float(x) / 5.0 for x in rng.permutation(6)]
+        for j in range(6):
+            feats = dict.fromkeys(FEATURES, 0.0)
+            feats.update(popularity=float(j), popularity_z=(j - 2.5) / 1.7, max_sim=float(sim[j]),
+                         transformer_z=(sim[j] - 0.5) / 0.34, activity=math.log1p(300 if heavy else 3), n_sources=1.0)
+            label = float(j == 5 if heavy else sim[j] == 1.0) if labelled else None
+            rows.append((f"u{u}", f"i{j}", *[feats[f] for f in FEATURES], "h1", label))
+    return spark.createDataFrame(rows, "user_id string, item_id string, "
+                                 + ", ".join(f"{f} double" for f in FEATURES) + ", similar_to string, label double")
+
+
+def test_xgboost_ranker_learns_an_order_no_linear_blend_can(spark):
+    """SparkXGBRanker (rank:ndcg, one group per user) trained on users whose right order
+    is known ranks new users' engaged item first (heavy: the most popular, light: the most
+    similar), credits the features that carry it, and explains each list by the signal its
+    SHAP contributions favour."""
+    model, shares = train_xgb_ranker(_known_order(spark, range(40), labelled=True), trees=30, depth=3, eta=0.3,
+                                     workers=2, k=2)
+    assert set(shares) == set(FEATURES) and sum(shares.values()) == pytest.approx(1.0)
+    # Every split is on the three features that carry the order (xgboost's total gain).
+    assert shares["activity"] > 0.05 and shares["popularity"] + shares["popularity_z"] > 0.01
+    assert shares["max_sim"] + shares["transformer_z"] > 0.05
+    assert sum(shares[f] for f in ("activity", "popularity", "popularity_z", "max_sim", "transformer_z")) \
+        == pytest.approx(1.0)
+    assert shares["als"] == 0.0 and shares["social"] == 0.0  # constant features never split
+    serve = _known_order(spark, range(40, 60), labelled=False)
+    most_similar = {r.user_id: r.item_id for r in serve.where(F.col("max_sim") == 1.0).collect()}
+    top = {r.user_id: r for r in rank_with_model(model, serve, 3).where(F.col("rank") == 1).collect()}
+    assert len(top) == 20
+    for u in range(40, 60):
+        r = top[f"u{u}"]
+        if u % 2 == 0:
+            assert r.item_id == "i5" and r.explanation == "popular: 147 people engaged with this"  # expm1(5)
+            assert r.components["popular"] > r.components["transformer"]
+        else:
+            assert r.item_id == most_similar[f"u{u}"] and r.explanation == "similar to h1, which you engaged with"
+            assert r.components["transformer"] > r.components["popular"]
+    # The linear blend finds no weights that get both kinds of user right.
+    train = _known_order(spark, range(40), labelled=True)
+    _, best = coordinate_ascent(train, train.where(F.col("label") == 1.0).select("user_id", "item_id"), k=1,
+                                start="popularity_z", features=("popularity_z", "transformer_z"), rounds=2)
+    assert best < 0.8
 
 
 def test_listwise_ranker_adds_the_signal_that_finds_the_held_out_items(spark):

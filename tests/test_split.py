@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 from socialrec.data.split import (
     PROTOCOLS,
     chrono_split,
+    cold_items_fold,
     cold_items_split,
     cold_users_split,
     leave_last_split,
@@ -129,6 +130,18 @@ def test_cold_items_moves_every_pair_of_a_seeded_share_of_items(spark):
     assert other != te_items
     with pytest.raises(ValueError, match="ratio"):
         cold_items_split(df, 1.5)
+    # The hybrid's validation folds: disjoint, together the items of the same draw, each
+    # fold's pairs all held out of its own first part; one fold is the split itself.
+    parts = [cold_items_fold(df, 0.2, 42, f, 4) for f in range(4)]
+    held = [{r.item_id for r in cold.select("item_id").distinct().collect()} for _, cold in parts]
+    assert all(h for h in held) and sum(len(h) for h in held) == len(set().union(*held))
+    assert set().union(*held) == te_items
+    for (rest, cold), h in zip(parts, held):
+        assert rest.count() + cold.count() == len(rows)
+        assert not h & {r.item_id for r in rest.select("item_id").distinct().collect()}
+    assert {r.item_id for r in cold_items_fold(df, 0.2, 42, 0, 1)[1].select("item_id").distinct().collect()} == te_items
+    with pytest.raises(ValueError, match="fold 4"):
+        cold_items_fold(df, 0.2, 42, 4, 4)
 
 
 def _bounds(train, test):

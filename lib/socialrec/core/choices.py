@@ -16,8 +16,11 @@ HYBRID_SIGNALS = ("als", "transformer", "w2v", "popular")
 # hybrid-social: the hybrid plus the social signals (friends' items, node embeddings,
 # neighbour-aggregated profiles); social: friends' items alone. The recommend stage's
 # registry (socialrec.stages.recommend.MODEL_REGISTRY) has one entry per name (a test).
+# hybrid-xgboost / hybrid-social-xgboost: the same two with the gradient-boosted ranker
+# (hybrid.objective xgboost) whatever hybrid.objective says, to measure the rankers side by side.
 MODELS = ("popularity", "als", "w2v_content", "transformer_content", "hybrid",
-          *(f"hybrid-no-{s}" for s in HYBRID_SIGNALS), "hybrid-social", "social")
+          *(f"hybrid-no-{s}" for s in HYBRID_SIGNALS), "hybrid-social", "social", "hybrid-xgboost",
+          "hybrid-social-xgboost")
 
 # dataset
 DATASETS = ("synthetic", "movielens-100k", "movielens-latest", "lastfm-hetrec", "stackexchange", "files",
@@ -43,7 +46,8 @@ DTYPES = ("auto", "float32", "float16", "bfloat16")
 CONFIDENCES = ("linear", "log", "binary")
 ALS_GRID_KEYS = ("rank", "reg", "alpha", "max_iter")
 BRIDGE_KINDS = ("transformer", "w2v")
-HYBRID_OBJECTIVES = ("listwise", "pairwise", "pointwise")
+HYBRID_OBJECTIVES = ("listwise", "pairwise", "pointwise", "xgboost")
+XGB_DEVICES = ("cpu", "cuda")
 # The hybrid's candidate features, in the order of its candidate frames' columns.
 HYBRID_FEATURES = ("als", "transformer", "w2v", "als_z", "transformer_z", "w2v_z", "popularity_z", "rr_als",
                    "rr_transformer", "rr_w2v", "rr_popular", "popularity", "recency", "age", "activity",
@@ -51,7 +55,10 @@ HYBRID_FEATURES = ("als", "transformer", "w2v", "als_z", "transformer_z", "w2v_z
                    "social", "social_z", "rr_social", "social_recency", "graph", "graph_z", "rr_graph",
                    "profile", "profile_z", "rr_profile",
                    # the trending signal (hybrid.trend_hours; zero elsewhere)
-                   "trending", "trending_z", "rr_trending")
+                   "trending", "trending_z", "rr_trending",
+                   # what a tree can use that a linear blend cannot: the cosine of the candidate to the
+                   # user's most similar history item, and how many sources proposed it
+                   "max_sim", "n_sources")
 
 # platform
 JAR_MODES = ("local", "packages", "none")

@@ -54,6 +54,7 @@ from socialrec.core.choices import (
     TIMESTAMP_FORMATS,
     TOKENIZE_ENGINES,
     W2V_ENGINES,
+    XGB_DEVICES,
 )
 
 
@@ -470,6 +471,7 @@ class HybridConfig:
     candidates: int = 50  # top-N unseen items taken from each source (ALS, transformer, Word2Vec, popular)
     val_ratio: float = 0.8  # share of each user's train pairs the components are fitted on to train the ranker
     objective: str = "listwise"  # listwise (validation nDCG, coordinate ascent) | pairwise | pointwise (logistic)
+    # | xgboost (xgboost.spark.SparkXGBRanker, rank:ndcg grouped by user, on every candidate feature)
     blend: list[str] = field(default_factory=lambda: ["als_z", "transformer_z", "w2v_z", "social_z", "graph_z",
                                                       "profile_z"])
     reg: float = 0.0  # the ranker's L2 regularisation
@@ -478,9 +480,24 @@ class HybridConfig:
     # The trending signal: each item's engagement velocity over this many hours up to the
     # newest train pair, as a candidate source and a feature; null: off.
     trend_hours: float | None = None
+    # cold_items: the ranker's validation items moved out of train in this many disjoint
+    # folds (each cold_share / cold_folds of train's items, its own ALS fit and bridge), so
+    # the factor model of each fold sees nearly as many items as the test's does.
+    cold_folds: int = 4
+    # objective xgboost: boosting rounds, tree depth, learning rate, device (cpu | cuda) and
+    # Spark tasks training it (null: the session's default parallelism).
+    xgb_trees: int = 200
+    xgb_depth: int = 4
+    xgb_eta: float = 0.1
+    xgb_device: str = "cpu"
+    xgb_workers: int | None = None
 
     def check(self, key: str = "hybrid") -> None:
-        _at_least(key, self, ("candidates",))
+        _at_least(key, self, ("candidates", "cold_folds", "xgb_trees", "xgb_depth"))
+        if self.xgb_workers is not None:
+            _at_least(key, self, ("xgb_workers",))
+        _positive(key, self, ("xgb_eta",))
+        _one_of(f"{key}.xgb_device", self.xgb_device, XGB_DEVICES)
         _share(f"{key}.val_ratio", self.val_ratio)
         _one_of(f"{key}.objective", self.objective, HYBRID_OBJECTIVES)
         for f in self.blend:

@@ -143,6 +143,28 @@ def cold_items_split(
     return df.where(~cold), df.where(cold)
 
 
+def cold_items_fold(
+    df: DataFrame,
+    cold_share: float,
+    seed: int,
+    fold: int,
+    folds: int,
+    *,
+    col_item: str = C.ITEM,
+) -> tuple[DataFrame, DataFrame]:
+    """Fold ``fold`` of ``folds`` disjoint cold-item folds: all pairs of the items whose
+    hash of (seed, item) falls in [fold, fold + 1) x cold_share / folds to the second part,
+    the rest to the first. Together the folds hold out the items ``cold_items_split`` with
+    the same seed would; ``folds`` 1 is that split."""
+    _check_ratio(cold_share)
+    if not 0 <= fold < folds:
+        raise ValueError(f"fold {fold} is not one of 0..{folds - 1}")
+    u = _uniform(seed, F.col(col_item).cast("string"))
+    width = float(cold_share) / folds
+    cold = (u >= F.lit(fold * width)) & (u < F.lit((fold + 1) * width if fold + 1 < folds else float(cold_share)))
+    return df.where(~cold), df.where(cold)
+
+
 def is_cold(seed: int, cold_share: float, item: Column) -> Column:
     """Whether ``item`` (or a user id) is cold for this seed: the hash of (seed, id) falls
     below ``cold_share``."""

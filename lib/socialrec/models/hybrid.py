@@ -48,7 +48,6 @@ from socialrec.models.retrieval import (
     catalogue,
     centre,
     history_rows,
-    most_similar,
     row_index,
     topk_block,
     unit_profile,
@@ -243,11 +242,14 @@ def _gen_block(block: pd.DataFrame, c: Catalogue, index: dict, pop_score: np.nda
             else:
                 feats[name] = np.zeros(nc, np.float32)
         similar = np.full(nc, None, dtype=object)
+        max_sim = np.zeros(nc)
         idx, _ = hist[r]
         sim_space = "transformer" if "transformer" in vectors else ("w2v" if "w2v" in vectors else None)
         if sim_space and len(idx):
             m = vectors[sim_space][1]
-            similar = c.ids[most_similar(m, cand, idx)]
+            sims = m[cand] @ m[idx].T  # candidates x history (what retrieval.most_similar compares)
+            similar = c.ids[idx[np.argmax(sims, axis=1)]]
+            max_sim = sims.max(axis=1).astype(np.float64)
         truth = set(block["truth"].iloc[r]) if labelled and block["truth"].iloc[r] is not None else set()
         feats["popularity"] = np.log1p(c.popularity[cand])
         for name in ("graph", "profile"):
@@ -270,6 +272,8 @@ def _gen_block(block: pd.DataFrame, c: Catalogue, index: dict, pop_score: np.nda
         out["age"].append(np.log1p(c.age_days[cand]))
         out["activity"].append(np.full(nc, float(np.log1p(len(idx)))))
         out["social_recency"].append(social_recency)
+        out["max_sim"].append(max_sim)
+        out["n_sources"].append(sum((out[f][-1] > 0).astype(np.float64) for f in sources.values()))
         out["user_id"].append(np.full(nc, user, dtype=object))
         out["item_id"].append(c.ids[cand])
         out["similar_to"].append(similar)
@@ -511,19 +515,28 @@ EXPLAIN = {
 }
 
 
+# Which signal each candidate feature speaks for (the explanation names the signal whose
+# features contributed most to the score); activity and n_sources speak for none.
+GROUPS = {"als": ("als", "als_z", "rr_als"), "transformer": ("transformer", "transformer_z", "rr_transformer", "max_sim"),
+          "w2v": ("w2v", "w2v_z", "rr_w2v"), "popular": ("rr_popular", "popularity", "popularity_z", "recency", "age"),
+          "social": ("social", "social_z", "rr_social", "social_recency"), "graph": ("graph", "graph_z", "rr_graph"),
+          "profile": ("profile", "profile_z", "rr_profile"), "trending": ("trending", "trending_z", "rr_trending")}
+
+
 def rank_with(weights: dict, cands: DataFrame, k: int) -> DataFrame:
     """Top-k per user by the linear score sum(w_f * x_f), with each signal's contribution
     in ``components`` and an explanation naming the signal that contributed most."""
-    groups = {"als": ("als", "als_z", "rr_als"), "transformer": ("transformer", "transformer_z", "rr_transformer"),
-              "w2v": ("w2v", "w2v_z", "rr_w2v"), "popular": ("rr_popular", "popularity", "popularity_z", "recency", "age"),
-              "social": ("social", "social_z", "rr_social", "social_recency"), "graph": ("graph", "graph_z", "rr_graph"),
-              "profile": ("profile", "profile_z", "rr_profile"), "trending": ("trending", "trending_z", "rr_trending")}
-    contrib = {g: _score({f: weights.get(f, 0.0) for f in fs}) for g, fs in groups.items()}
-    scored = cands.withColumn("p", _score(weights))
+    contrib = {g: _score({f: weights.get(f, 0.0) for f in fs}) for g, fs in GROUPS.items()}
+    return _top(cands.withColumn("p", _score(weights)), contrib, k)
+
+
+def _top(scored: DataFrame, contrib: dict, k: int) -> DataFrame:
+    """Top-k per user of ``scored`` by ``p`` (ties by item id), ``contrib`` (signal ->
+    Column) as ``components`` and the explanation of the signal with the largest one."""
     w = Window.partitionBy("user_id").orderBy(F.desc("p"), F.asc("item_id"))
     top = scored.withColumn("rank", F.row_number().over(w)).where(F.col("rank") <= k)
-    comp = F.create_map(*[x for g in groups for x in (F.lit(g), contrib[g])], F.lit("ranker"), F.col("p"))
-    best = F.greatest(*[contrib[g] for g in groups])
+    comp = F.create_map(*[x for g in GROUPS for x in (F.lit(g), contrib[g])], F.lit("ranker"), F.col("p"))
+    best = F.greatest(*[contrib[g] for g in GROUPS])
     n_people = F.round(F.expm1("popularity")).cast("long").cast("string")
     n_friends = F.round(F.expm1("social")).cast("long").cast("string")
     usable = {"transformer": F.col("similar_to").isNotNull(), "w2v": F.col("similar_to").isNotNull(),
@@ -534,6 +547,56 @@ def rank_with(weights: dict, cands: DataFrame, k: int) -> DataFrame:
                F.replace(F.replace(F.replace(F.lit(EXPLAIN[g]), F.lit("{similar_to}"),
                                              F.coalesce("similar_to", F.lit(""))),
                                    F.lit("{n}"), n_people), F.lit("{people}"), n_friends))
-        for g in groups], F.lit(EXPLAIN["als"]))
+        for g in GROUPS], F.lit(EXPLAIN["als"]))
     return top.select(F.col("user_id").alias(C.USER), F.col("item_id").alias(C.ITEM), F.col("rank").cast("int"),
                       F.col("p").alias(C.SCORE), comp.alias("components"), explanation.alias("explanation"))
+
+
+def train_xgb_ranker(cands: DataFrame, *, features: tuple[str, ...] = FEATURES, trees: int = 200, depth: int = 4,
+                     eta: float = 0.1, device: str = "cpu", workers: int | None = None, k: int = 10,
+                     seed: int = 42):
+    """Gradient-boosted trees ranking each user's candidates: ``xgboost.spark.SparkXGBRanker``
+    with objective ``rank:ndcg`` (LambdaMART, the pairs of a user's list weighted by their
+    nDCG@k change), one query group per user, trained over ``workers`` Spark tasks
+    (default: the session's parallelism; ``device`` cuda on GPU executors). Users without an
+    engaged candidate are left out (a group without a positive has no pair to learn from).
+    Returns (fitted SparkXGBRankerModel, {feature: share of the total gain})."""
+    from xgboost.spark import SparkXGBRanker
+
+    spark = cands.sparkSession
+    engaged = cands.where(F.col("label") == 1.0).select("user_id").distinct()
+    rows = (cands.join(engaged, "user_id", "left_semi")
+            # xgboost keeps query ids as uint32 and needs them ascending: a 31-bit hash of the user
+            # (two users sharing one merely share a group).
+            .select(F.pmod(F.hash("user_id"), F.lit(2**31 - 1)).alias("qid"),
+                    *[F.col(f).cast("double") for f in features], "label"))
+    if rows.limit(1).count() == 0:
+        raise RuntimeError("hybrid: no validation pair is among the candidates; raise hybrid.candidates")
+    n_workers = workers or max(1, spark.sparkContext.defaultParallelism)
+    ranker = SparkXGBRanker(features_col=list(features), label_col="label", qid_col="qid",
+                            objective="rank:ndcg", eval_metric=f"ndcg@{k}", n_estimators=trees, max_depth=depth,
+                            learning_rate=eta, device=device, num_workers=n_workers, random_state=seed,
+                            lambdarank_pair_method="topk", lambdarank_num_pair_per_sample=k,
+                            tree_method="hist")
+    model = ranker.fit(rows)
+    gain = model.get_booster().get_score(importance_type="total_gain")
+    total = sum(gain.values()) or 1.0
+    shares = {f: gain.get(f, 0.0) / total for f in features}
+    log.info("hybrid xgboost ranker: %d trees; gain shares %s", trees,
+             ", ".join(f"{f} {v:.3f}" for f, v in sorted(shares.items(), key=lambda t: -t[1]) if v >= 0.005))
+    return model, shares
+
+
+def rank_with_model(model, cands: DataFrame, k: int, features: tuple[str, ...] = FEATURES) -> DataFrame:
+    """Top-k per user by a ``train_xgb_ranker`` model's score, each signal's share of it
+    in ``components`` (the sum of its features' SHAP contributions, xgboost's
+    ``pred_contribs``) and the explanation of the signal the model credits most."""
+    from pyspark.ml.functions import vector_to_array
+
+    model = model.copy()
+    model.set(model.pred_contrib_col, "_shap")
+    scored = (model.transform(cands).withColumn("p", F.col(model.getOrDefault(model.predictionCol)).cast("double"))
+              .withColumn("_contribs", vector_to_array("_shap")))
+    at = {f: i for i, f in enumerate(features)}
+    contrib = {g: sum((F.col("_contribs")[at[f]] for f in fs if f in at), F.lit(0.0)) for g, fs in GROUPS.items()}
+    return _top(scored, contrib, k)

@@ -27,8 +27,8 @@ def _hybrid_needs(drop: frozenset) -> frozenset:
     return frozenset({"transformer", "w2v"} | ({"graph"} if "social" not in drop else set())) - drop
 
 
-def _hybrid(name: str, drop: frozenset) -> ModelSpec:
-    return ModelSpec(name, build_hybrid, needs=_hybrid_needs(drop), options={"drop": drop})
+def _hybrid(name: str, drop: frozenset, objective: str | None = None) -> ModelSpec:
+    return ModelSpec(name, build_hybrid, needs=_hybrid_needs(drop), options={"drop": drop, "objective": objective})
 
 
 # The models `evaluation.models` may name (config.MODELS lists the same names; a test
@@ -44,6 +44,8 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in (
     _hybrid("hybrid", frozenset({"social"})),
     *(_hybrid(f"hybrid-no-{signal}", frozenset({"social", signal})) for signal in HYBRID_SIGNALS),
     _hybrid("hybrid-social", frozenset()),
+    _hybrid("hybrid-xgboost", frozenset({"social"}), "xgboost"),
+    _hybrid("hybrid-social-xgboost", frozenset(), "xgboost"),
 )}
 
 
