@@ -70,8 +70,8 @@ def test_pipeline_under_spark_submit_on_a_standalone_cluster(spark, tmp_path):
         conf = ["--conf", str(ROOT / "conf" / "base.yaml"), "--conf", str(ROOT / "conf" / "env" / "cluster.yaml"),
                 "--conf", str(small), "--set", f"storage.root={wh}"]
 
-        def submit_job(job: str, run_id: str) -> subprocess.CompletedProcess:
-            return subprocess.run([*options, str(ROOT / "jobs" / job), *conf, "--run-id", run_id],
+        def submit_job(job: str, run_id: str, *more: str) -> subprocess.CompletedProcess:
+            return subprocess.run([*options, str(ROOT / "jobs" / job), *conf, *more, "--run-id", run_id],
                                   capture_output=True, text=True, cwd=tmp_path, env=env, timeout=1200)
 
         proc = submit_job("run_pipeline.py", "cluster-1")
@@ -79,8 +79,14 @@ def test_pipeline_under_spark_submit_on_a_standalone_cluster(spark, tmp_path):
         assert proc.returncode == 0, log[-5000:]
         graph = submit_job("run_graph.py", "cluster-graph")
         assert graph.returncode == 0, (graph.stdout + graph.stderr)[-5000:]
+        # The hybrid with the gradient-boosted ranker: SparkXGBRanker trains in barrier
+        # tasks on the executor (one per core) on the warehouse the run left.
+        xgb = submit_job("run_recommend.py", "cluster-xgb", "--set", "evaluation.models=[hybrid-xgboost]",
+                         "--set", "hybrid.xgb_trees=20")
+        xgb_log = xgb.stdout + xgb.stderr
+        assert xgb.returncode == 0, xgb_log[-5000:]
         apps = cluster.state()["completedapps"]
-        assert sorted((a["name"], a["state"]) for a in apps) == [("socialrec-cluster-test", "FINISHED")] * 2
+        assert sorted((a["name"], a["state"]) for a in apps) == [("socialrec-cluster-test", "FINISHED")] * 3
         pids = cluster.pids()
     # stopped: the master and worker processes are gone
     assert pids and not [p for p in pids if standalone._alive(p)]
@@ -91,7 +97,7 @@ def test_pipeline_under_spark_submit_on_a_standalone_cluster(spark, tmp_path):
     # The executor got the wheel and the jars from the driver and ran the Python UDFs itself:
     # the transformer's pandas UDF (ArrowEvalPython) and the mapInPandas top-k and walks.
     app_dirs = sorted((tmp_path / "cluster" / "work").glob("app-*"))
-    assert len(app_dirs) == 2
+    assert len(app_dirs) == 3
     executor_dirs = [d for a in app_dirs for d in a.iterdir() if d.is_dir()]
     assert executor_dirs
     shipped = {p.name for d in executor_dirs for p in d.iterdir()}
@@ -116,6 +122,15 @@ def test_pipeline_under_spark_submit_on_a_standalone_cluster(spark, tmp_path):
         "run_id = 'cluster-1' AND metric = 'ndcg' AND segment = 'all' AND k = 10").collect()}
     assert set(ndcg) == set(MODELS) and ndcg["transformer_content"] > ndcg["popularity"]
     assert recs.where(F.col("explanation").isNull() | F.col("explained_by").isNull()).count() == 0
+    # the xgboost ranker (its training tasks can only have run on the executor): its lists
+    # and its gain shares in the run's params
+    xgb_recs = storage.read(spark, "recommendations").where("run_id = 'cluster-xgb' AND model = 'hybrid-xgboost'")
+    assert xgb_recs.select("user_id").distinct().count() >= 140
+    assert xgb_recs.groupBy("user_id").count().where("count != 10").count() == 0
+    xgb_params = storage.read(spark, "runs").where("run_id = 'cluster-xgb'").first().params
+    assert xgb_params["hybrid-xgboost.ranker"] == "xgboost"
+    assert sum(float(v) for key, v in xgb_params.items() if key.startswith("hybrid-xgboost.importance.")) > 0.99
+    assert "Running xgboost-" in xgb_log
     # the graph job: node2vec walks (mapInPandas over a broadcast adjacency) in the executor
     assert "socialrec graph: run cluster-graph" in graph.stdout
     nodes = storage.read(spark, "node_embeddings", "synthetic")

@@ -202,9 +202,12 @@ def _gen_block(block: pd.DataFrame, c: Catalogue, index: dict, pop_score: np.nda
     for name, (P, m) in vectors.items():
         found = topk_block(P, seen, m, n, candidates=c.allowed)
         lists[name] = [found[r] if P[r].any() else empty for r in range(n_users)]  # no vector: no list
-    if c.popular:
+    if c.popular:  # the items anyone engaged with (an all-zero list would rank by item id)
+        engaged = np.flatnonzero(c.popularity > 0)
+        if c.allowed is not None:
+            engaged = np.intersect1d(engaged, c.allowed)
         lists["popular"] = topk_block(np.ones((n_users, 1), np.float32), seen, pop_score[:, None], n,
-                                      candidates=c.allowed)
+                                      candidates=engaged)
     if c.trend is not None:  # the items gathering engagement fastest (only those with any)
         rising = np.flatnonzero(c.trend > 0)
         if c.allowed is not None:
