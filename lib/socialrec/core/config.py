@@ -486,9 +486,9 @@ class HybridConfig:
     cold_folds: int = 4
     # objective xgboost: boosting rounds, tree depth, learning rate, device (cpu | cuda) and
     # Spark tasks training it (null: the session's default parallelism).
-    xgb_trees: int = 200
-    xgb_depth: int = 4
-    xgb_eta: float = 0.1
+    xgb_trees: int = 100
+    xgb_depth: int = 3
+    xgb_eta: float = 0.05
     xgb_device: str = "cpu"
     xgb_workers: int | None = None
 

@@ -555,12 +555,19 @@ def _top(scored: DataFrame, contrib: dict, k: int) -> DataFrame:
                       F.col("p").alias(C.SCORE), comp.alias("components"), explanation.alias("explanation"))
 
 
-def train_xgb_ranker(cands: DataFrame, *, features: tuple[str, ...] = FEATURES, trees: int = 200, depth: int = 4,
-                     eta: float = 0.1, device: str = "cpu", workers: int | None = None, k: int = 10,
+# The boosted ranker's features: every candidate feature but the raw ALS score, a dot
+# product whose scale belongs to one fit (the ranker learns on the validation fits and
+# serves on the final one; its per-user standardised form, als_z, carries over).
+XGB_FEATURES = tuple(f for f in FEATURES if f != "als")
+
+
+def train_xgb_ranker(cands: DataFrame, *, features: tuple[str, ...] = XGB_FEATURES, trees: int = 100, depth: int = 3,
+                     eta: float = 0.05, device: str = "cpu", workers: int | None = None, k: int = 10,
                      seed: int = 42):
     """Gradient-boosted trees ranking each user's candidates: ``xgboost.spark.SparkXGBRanker``
     with objective ``rank:ndcg`` (LambdaMART, the pairs of a user's list weighted by their
-    nDCG@k change), one query group per user, trained over ``workers`` Spark tasks
+    nDCG@k change; 8 pairs per engaged item, drawn from the whole list), one query group
+    per user, trained over ``workers`` Spark tasks
     (default: the session's parallelism; ``device`` cuda on GPU executors). Users without an
     engaged candidate are left out (a group without a positive has no pair to learn from).
     Returns (fitted SparkXGBRankerModel, {feature: share of the total gain})."""
@@ -579,7 +586,7 @@ def train_xgb_ranker(cands: DataFrame, *, features: tuple[str, ...] = FEATURES, 
     ranker = SparkXGBRanker(features_col=list(features), label_col="label", qid_col="qid",
                             objective="rank:ndcg", eval_metric=f"ndcg@{k}", n_estimators=trees, max_depth=depth,
                             learning_rate=eta, device=device, num_workers=n_workers, random_state=seed,
-                            lambdarank_pair_method="topk", lambdarank_num_pair_per_sample=k,
+                            lambdarank_pair_method="mean", lambdarank_num_pair_per_sample=8,
                             tree_method="hist")
     model = ranker.fit(rows)
     gain = model.get_booster().get_score(importance_type="total_gain")
@@ -590,7 +597,7 @@ def train_xgb_ranker(cands: DataFrame, *, features: tuple[str, ...] = FEATURES, 
     return model, shares
 
 
-def rank_with_model(model, cands: DataFrame, k: int, features: tuple[str, ...] = FEATURES) -> DataFrame:
+def rank_with_model(model, cands: DataFrame, k: int, features: tuple[str, ...] = XGB_FEATURES) -> DataFrame:
     """Top-k per user by a ``train_xgb_ranker`` model's score, each signal's share of it
     in ``components`` (the sum of its features' SHAP contributions, xgboost's
     ``pred_contribs``) and the explanation of the signal the model credits most."""
