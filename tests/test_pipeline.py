@@ -326,28 +326,31 @@ def test_other_protocols_end_to_end(spark, cfg, first_run):
 
 def test_cold_items_protocol(spark, cfg, first_run):
     """Every model ranks only the cold items, the whole cold set per user (so AUC is
-    exact); ALS ranks them through the bridge. (The hybrid's cold candidates: test_hybrid.)"""
+    exact); ALS ranks them through the bridge; the hybrid's ranker learns on validation
+    folds of items held out of their own ALS fits. (Its cold candidates: test_hybrid.)"""
     storage = Storage(cfg.storage.root)
     cold = load_config([CONF_DIR / "base.yaml", CONF_DIR / "env" / "test.yaml"],
                        [f"storage.root={cfg.storage.root}", "evaluation.protocol=cold_items",
-                        "evaluation.models=[popularity,als,transformer_content]"])
+                        "evaluation.models=[popularity,als,transformer_content,hybrid]", "hybrid.cold_folds=2"])
     out = run_stage(spark, cold, "evaluate", run_id="run-cold")  # split, recommend, metrics
     parts = storage.read(spark, "splits").where("split = 'cold_items'")
     test_items = {r.item_id for r in parts.where("part = 'test'").select("item_id").distinct().collect()}
     train_items = {r.item_id for r in parts.where("part = 'train'").select("item_id").distinct().collect()}
     assert out["split"]["test"] > 0 and test_items and not test_items & train_items
     assert int(out["params"]["als.bridged_items"]) >= len(test_items)
+    # ALS fits: the two tuning points and the final fit, then one per validation fold
+    assert out["params"]["als.fits"] == "5" and out["params"]["hybrid.weight.als_z"] == "1"
     recs = storage.read(spark, "recommendations").where("run_id = 'run-cold'")
     assert {r.item_id for r in recs.select("item_id").distinct().collect()} <= test_items
     depth = {(r.model, r.n) for r in recs.groupBy("model", "user_id").agg(F.count("*").alias("n"))
              .groupBy("model").agg(F.max("n").alias("n")).collect()}
-    assert depth == {(m, len(test_items)) for m in ("popularity", "als", "transformer_content")}
+    assert depth == {(m, len(test_items)) for m in ("popularity", "als", "transformer_content", "hybrid")}
     m = {(r.model, r.metric): r.value for r in storage.read(spark, "metrics")
          .where("run_id = 'run-cold' and segment = 'all' and k in (0, 10)").collect()}
     # Popularity knows nothing of cold items (all 0: a seeded hash order) and is a random
     # ranker; the bridged ALS and the content models rank from text.
     assert abs(m[("popularity", "auc")] - 0.5) < 0.08
-    for model in ("als", "transformer_content"):
+    for model in ("als", "transformer_content", "hybrid"):
         assert m[(model, "auc")] > 0.6 and m[(model, "ndcg")] > m[("popularity", "ndcg")], model
 
 

@@ -202,12 +202,14 @@ def _gen_block(block: pd.DataFrame, c: Catalogue, index: dict, pop_score: np.nda
     for name, (P, m) in vectors.items():
         found = topk_block(P, seen, m, n, candidates=c.allowed)
         lists[name] = [found[r] if P[r].any() else empty for r in range(n_users)]  # no vector: no list
-    if c.popular:  # the items anyone engaged with (an all-zero list would rank by item id)
-        engaged = np.flatnonzero(c.popularity > 0)
-        if c.allowed is not None:
-            engaged = np.intersect1d(engaged, c.allowed)
+    if c.popular:
+        allowed = c.allowed
+        if allowed is not None:  # cold start: only items someone engaged with (cold items have
+            # none, and an all-zero list would rank them by item id, which on MovieLens
+            # follows popularity: a tree ranker found it)
+            allowed = np.intersect1d(allowed, np.flatnonzero(c.popularity > 0))
         lists["popular"] = topk_block(np.ones((n_users, 1), np.float32), seen, pop_score[:, None], n,
-                                      candidates=engaged)
+                                      candidates=allowed)
     if c.trend is not None:  # the items gathering engagement fastest (only those with any)
         rising = np.flatnonzero(c.trend > 0)
         if c.allowed is not None:
