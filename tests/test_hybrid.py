@@ -175,6 +175,40 @@ def test_listwise_ranker_adds_the_signal_that_finds_the_held_out_items(spark):
     assert weights["als_z"] == 1.0 and weights["transformer_z"] > 0.5 and best == pytest.approx(1.0)
 
 
+def _fold(spark, name: str, users: int, transformer_finds_it: bool):
+    """One validation fold: each user's held-out item is i4, ALS ranks it last of five;
+    the transformer score ranks it first (``transformer_finds_it``) or last."""
+    rows = []
+    for u in range(users):
+        for j in range(5):
+            feats = dict.fromkeys(FEATURES, 0.0)
+            good = 4.0 if transformer_finds_it else -4.0
+            feats.update(als_z=float(4 - j) - 2.0 if transformer_finds_it else float(j) - 2.0,
+                         transformer_z=(good if j == 4 else -good))
+            rows.append((f"{name}-u{u}", f"i{j}", *[feats[f] for f in FEATURES], None, None))
+    cands = spark.createDataFrame(rows, "user_id string, item_id string, "
+                                  + ", ".join(f"{f} double" for f in FEATURES) + ", similar_to string, label double")
+    truth = spark.createDataFrame([(f"{name}-u{u}", "i4") for u in range(users)], "user_id string, item_id string")
+    return cands, truth
+
+
+def test_cold_blend_is_kept_only_if_it_carries_to_a_held_out_fold(spark):
+    """Two folds where the transformer finds what ALS misses: the blend is kept. A fold
+    where it does (3 users) and one where it ranks the engaged item last while ALS ranks
+    it first (2 users): the search on both keeps the transformer (3 users gained, 2 lost),
+    but learned on one fold it costs the other more than it gives, so ALS alone is returned."""
+    from socialrec.models.hybrid import cross_checked_blend
+
+    features = ("als_z", "transformer_z")
+    kept, check = cross_checked_blend([_fold(spark, "a", 3, True), _fold(spark, "b", 3, True)], k=2,
+                                      features=features)
+    assert kept["transformer_z"] > 0 and check["blend_kept"] and check["held_out_gain"] > 0.5
+    w, check = cross_checked_blend([_fold(spark, "a", 3, True), _fold(spark, "b", 2, False)], k=2,
+                                   features=features)
+    assert w["als_z"] == 1.0 and w["transformer_z"] == 0.0
+    assert not check["blend_kept"] and check["held_out_gain"] < 0
+
+
 def test_listwise_trials_equal_ranking_metrics_over_the_ranked_lists(spark):
     """The search scores all steps of a feature in one pass; each trial's nDCG@k must be
     the metric of rank_with's top k (ties by item id, features with few distinct values

@@ -32,6 +32,7 @@ matrices (``socialrec.models.retrieval``): users x items rows never exist in Spa
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -460,6 +461,40 @@ def coordinate_ascent(cands: DataFrame, truth: DataFrame, *, k: int, start: str 
         return w, best
     finally:
         packed.unpersist()
+
+
+def cross_checked_blend(folds: list[tuple[DataFrame, DataFrame]], *, k: int, start: str = "als_z",
+                        features: tuple[str, ...] = BLEND, min_gain: float = 1e-6) -> tuple[dict, dict]:
+    """``coordinate_ascent`` on the (candidates, truth) lists of every fold together, kept
+    only if blends learned the same way without one fold beat ``start`` alone on that
+    fold: for each fold the search runs on the others and both weightings are scored on
+    the held-out one; the blend stays if, over all held-out users, its mean nDCG@k is
+    higher than ``start`` alone's, else ``start`` alone is returned (a blend that does
+    not carry from some validation items to others would not carry to the test's).
+    Returns (weights, {"held_out_gain": ..., "blend_kept": ...})."""
+    union = lambda parts: functools.reduce(DataFrame.unionByName, parts)  # noqa: E731
+    alone = {f: 0.0 for f in FEATURES}
+    alone[start] = 1.0
+    weights, _ = coordinate_ascent(union([c for c, _ in folds]), union([t for _, t in folds]), k=k, start=start,
+                                   features=features, min_gain=min_gain)
+    if weights == alone or len(folds) < 2:
+        return weights, {"held_out_gain": 0.0, "blend_kept": weights != alone}
+    used = tuple(f for f in FEATURES if f in set(features) | {start})
+    blend_sum = alone_sum = 0.0
+    n_total = 0
+    for f, (cands, truth) in enumerate(folds):
+        rest = [part for i, part in enumerate(folds) if i != f]
+        w_f, _ = coordinate_ascent(union([c for c, _ in rest]), union([t for _, t in rest]), k=k, start=start,
+                                   features=features, min_gain=min_gain)
+        n = truth.select("user_id").distinct().count()
+        held_blend, held_alone = trial_ndcg(_pack_lists(cands, truth, used), [w_f, alone], used, k=k, n_users=n)
+        log.info("hybrid ranker: fold %d held out: blend %.4f, %s alone %.4f", f, held_blend, start, held_alone)
+        blend_sum, alone_sum, n_total = blend_sum + held_blend * n, alone_sum + held_alone * n, n_total + n
+    gain = (blend_sum - alone_sum) / max(n_total, 1)
+    kept = gain > 0
+    log.info("hybrid ranker: held-out gain of the blend over %s alone %+.4f: %s", start, gain,
+             "blend kept" if kept else f"{start} alone")
+    return (weights if kept else alone), {"held_out_gain": gain, "blend_kept": kept}
 
 
 def _pack_lists(cands: DataFrame, truth: DataFrame, features: tuple[str, ...]) -> DataFrame:

@@ -125,6 +125,7 @@ def recommend_hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_c
             release.append(cands)
         models[name] = cands
     ranker_cands, val = models[parts[0][0]], parts[0][2]
+    tagged = None
     if folds is not None:  # one list per (user, fold): a user's lists of two folds are two queries
         tagged = [(models[name].withColumn("user_id", F.concat_ws("#", "user_id", F.lit(name))),
                    truth.select(F.concat_ws("#", C.USER, F.lit(name)).alias("user_id"), C.ITEM))
@@ -146,7 +147,12 @@ def recommend_hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_c
             raise ValueError(f"hybrid.blend: every feature of {list(cfg.blend)} belongs to a left-out signal "
                              f"({', '.join(sorted(drop))})")
         start = "als_z" if "als_z" in blend else blend[0]
-        coef, _ = H.coordinate_ascent(ranker_cands, val, k=k, features=blend, start=start, min_gain=cfg.min_gain)
+        if tagged is not None:  # cold items: the blend must also carry from some folds' items to another's
+            coef, check = H.cross_checked_blend(tagged, k=k, features=blend, start=start, min_gain=cfg.min_gain)
+            info["held_out_gain"] = f"{check['held_out_gain']:.4f}"
+        else:
+            coef, _ = H.coordinate_ascent(ranker_cands, val, k=k, features=blend, start=start,
+                                          min_gain=cfg.min_gain)
     else:
         coef = H.train_ranker(ranker_cands, objective=cfg.objective, reg=cfg.reg, seed=cfg.seed)
     log.info("hybrid ranker weights: %s", ", ".join(f"{f} {v:+.3f}" for f, v in coef.items() if v))
