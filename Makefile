@@ -12,7 +12,7 @@ export PYTHONPATH := $(CURDIR)/lib
 export PYSPARK_PYTHON := $(CURDIR)/$(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-spark35 test-quick test-reliability test-all bench bench-quick bench-metrics bench-text bench-embed bench-als \
+.PHONY: setup demo test test-spark35 test-quick test-reliability test-all bench bench-quick bench-metrics bench-text bench-embed bench-als bench-bridge \
 	bench-graph bench-stream bench-explain bench-scale wheel clean
 
 setup:
@@ -64,6 +64,9 @@ bench-text: setup
 
 bench-embed: setup
 	$(PY) -m bench.embed $(ARGS)
+
+bench-bridge: setup
+	$(PY) -m bench.bridge $(ARGS)
 
 bench-als: setup
 	$(PY) -m bench.als $(ARGS)

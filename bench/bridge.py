@@ -55,7 +55,8 @@ def scores(T: np.ndarray, S: np.ndarray) -> tuple[float, float]:
     for u in np.flatnonzero(T.any(axis=1)):
         t = T[u]
         order = np.argsort(-S[u], kind="stable")
-        nd.append(DISC[t[order[:10]]].sum() / DISC[:min(int(t.sum()), 10)].sum())
+        top = order[:10]
+        nd.append(DISC[:len(top)][t[top]].sum() / DISC[:min(int(t.sum()), 10)].sum())
         rank = np.empty(len(order))
         rank[order] = np.arange(len(order))
         pos = np.sort(rank[t])
@@ -174,7 +175,8 @@ def main(argv=None) -> int:
         nd = np.array([per_seed[s][name][0] for s in seeds])
         auc = np.array([per_seed[s][name][1] for s in seeds])
         table.append([name, *[f"{per_seed[s][name][0]:.4f} / {per_seed[s][name][1]:.4f}" for s in seeds],
-                      f"{fmt(nd.mean(), '.4f')} ± {fmt(nd.std(), '.4f')}", f"{fmt(auc.mean(), '.4f')} ± {fmt(auc.std(), '.4f')}"])
+                      f"{fmt(nd.mean(), '.4f')} ± {fmt(nd.std(), '.4f')}",
+                      f"{fmt(auc.mean(), '.4f')} ± {fmt(auc.std(), '.4f')}"])
     save("bridge", machine_label(spark), ["variant", *[f"seed {s} nDCG@10 / AUC" for s in seeds],
                                           "nDCG@10 mean ± std", "AUC mean ± std"], table,
          {"seeds": seeds, "als": params.label(), "results": {str(s): per_seed[s] for s in seeds}})

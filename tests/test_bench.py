@@ -251,3 +251,27 @@ def test_peak_samplers(spark):
     with JvmHeap(spark) as heap:
         spark.range(200_000).selectExpr("id", "repeat('x', 20) AS s").cache().count()
     assert 0 < heap.peak < 64 * 2**30
+
+
+def test_bridge_bench_scores_and_the_in_objective_map():
+    """bench.bridge's nDCG@10/AUC over hand-ranked lists, and its CG map solving the
+    normal equations of the confidence-weighted loss."""
+    import numpy as np
+
+    from bench.bridge import in_objective_map, scores
+
+    T = np.array([[False, True, False, False], [True, False, False, True], [False, False, False, False]])
+    S = np.array([[4.0, 3.0, 2.0, 1.0], [1.0, 4.0, 3.0, 2.0], [1.0, 2.0, 3.0, 4.0]])
+    nd, auc = scores(T, S)
+    # user 0: hit at rank 2 -> 1/log2(3); user 1: hits at ranks 3 and 4 of 4 over an ideal of 2;
+    # user 2 has no test pair and is not scored
+    d = 1 / np.log2(np.arange(2, 6))
+    assert nd == pytest.approx((d[1] / d[0] + (d[2] + d[3]) / (d[0] + d[1])) / 2)
+    assert auc == pytest.approx((2 / 3 + 0 / 4) / 2)  # user 0: above 2 of 3 negatives; user 1: below both
+    rng = np.random.default_rng(0)
+    X, U = rng.normal(size=(30, 5)), rng.normal(size=(12, 3))
+    R = (rng.random((12, 30)) < 0.3) * rng.integers(1, 5, size=(12, 30)).astype(float)
+    W = in_objective_map(X, U, R, alpha=1.0, lam=2.0, iters=500)
+    Cm, P = 1.0 + R, (R > 0).astype(float)
+    grad = X.T @ ((Cm * (U @ (X @ W).T - P)).T @ U) + 2.0 * W  # zero at the minimum
+    assert np.abs(grad).max() < 1e-5 * np.abs(X.T @ ((Cm * P).T @ U)).max()  # CG's relative tolerance

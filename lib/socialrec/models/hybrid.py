@@ -557,7 +557,8 @@ EXPLAIN = {
 
 # Which signal each candidate feature speaks for (the explanation names the signal whose
 # features contributed most to the score); activity and n_sources speak for none.
-GROUPS = {"als": ("als", "als_z", "rr_als"), "transformer": ("transformer", "transformer_z", "rr_transformer", "max_sim"),
+GROUPS = {"als": ("als", "als_z", "rr_als"),
+          "transformer": ("transformer", "transformer_z", "rr_transformer", "max_sim"),
           "w2v": ("w2v", "w2v_z", "rr_w2v"), "popular": ("rr_popular", "popularity", "popularity_z", "recency", "age"),
           "social": ("social", "social_z", "rr_social", "social_recency"), "graph": ("graph", "graph_z", "rr_graph"),
           "profile": ("profile", "profile_z", "rr_profile"), "trending": ("trending", "trending_z", "rr_trending")}
