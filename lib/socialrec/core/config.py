@@ -484,6 +484,9 @@ class HybridConfig:
     # folds (each cold_share / cold_folds of train's items, its own ALS fit and bridge), so
     # the factor model of each fold sees nearly as many items as the test's does.
     cold_folds: int = 4
+    # cold_items, listwise: serve the blend only if, searched without each fold, it beats
+    # ALS alone on that fold (else ALS alone); off: on MovieLens-100K it cost more than it saved
+    cross_check: bool = False
     # objective xgboost: boosting rounds, tree depth, learning rate, device (cpu | cuda) and
     # Spark tasks training it (null: the session's default parallelism).
     xgb_trees: int = 100

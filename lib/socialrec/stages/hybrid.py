@@ -147,7 +147,7 @@ def recommend_hybrid(spark, storage, *, dataset, train, cfg: HybridConfig, als_c
             raise ValueError(f"hybrid.blend: every feature of {list(cfg.blend)} belongs to a left-out signal "
                              f"({', '.join(sorted(drop))})")
         start = "als_z" if "als_z" in blend else blend[0]
-        if tagged is not None:  # cold items: the blend must also carry from some folds' items to another's
+        if tagged is not None and cfg.cross_check:  # the blend must carry from some folds' items to another's
             coef, check = H.cross_checked_blend(tagged, k=k, features=blend, start=start, min_gain=cfg.min_gain)
             info["held_out_gain"] = f"{check['held_out_gain']:.4f}"
         else:
