@@ -434,7 +434,7 @@ def coordinate_ascent(cands: DataFrame, truth: DataFrame, *, k: int, start: str 
     of one feature are then scored together in one ``mapInPandas`` pass (``trial_ndcg``),
     one Spark job per feature instead of one per step. Each trial's nDCG@k equals
     ``ranking_metrics`` over ``rank_with``'s top k (score desc, then item id)."""
-    used = tuple(f for f in FEATURES if f in set(features) | {start})
+    used = _searched(features, start)
     packed = _pack_lists(cands, truth, used).cache()  # read once per feature searched
     try:
         n_users = truth.select("user_id").distinct().count()
@@ -463,6 +463,11 @@ def coordinate_ascent(cands: DataFrame, truth: DataFrame, *, k: int, start: str 
         packed.unpersist()
 
 
+def _searched(features: tuple[str, ...], start: str) -> tuple[str, ...]:
+    """The features a listwise search reads, in FEATURES order (the order scores are summed in)."""
+    return tuple(f for f in FEATURES if f in set(features) | {start})
+
+
 def cross_checked_blend(folds: list[tuple[DataFrame, DataFrame]], *, k: int, start: str = "als_z",
                         features: tuple[str, ...] = BLEND, min_gain: float = 1e-6) -> tuple[dict, dict]:
     """``coordinate_ascent`` on the (candidates, truth) lists of every fold together, kept
@@ -479,7 +484,7 @@ def cross_checked_blend(folds: list[tuple[DataFrame, DataFrame]], *, k: int, sta
                                    features=features, min_gain=min_gain)
     if weights == alone or len(folds) < 2:
         return weights, {"held_out_gain": 0.0, "blend_kept": weights != alone}
-    used = tuple(f for f in FEATURES if f in set(features) | {start})
+    used = _searched(features, start)
     blend_sum = alone_sum = 0.0
     n_total = 0
     for f, (cands, truth) in enumerate(folds):
